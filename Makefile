@@ -1,0 +1,81 @@
+# vsockify — see README.md.  Outputs go to build/.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib/vsockify
+DESTDIR    ?=
+B          := build
+
+CC         ?= cc
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS     ?= -O2 -g
+BASEFLAGS  := -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN)
+SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+CORE_SRC   := $(wildcard shim/core/*.c)
+SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c \
+              shim/hooks_socket.c shim/hooks_fd.c shim/hooks_resolve.c
+HEADERS    := $(wildcard shim/*.h shim/core/*.h)
+HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpers/*.c))
+
+.PHONY: all check check-host check-vm demo deps install uninstall clean asan bench valgrind
+
+all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS)
+
+$(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
+	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
+
+$(B)/vsockify: shim/vsockify.c | $(B)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -DVSK_VERSION='"$(VERSION)"' \
+	    -DVSK_LIBDIR='"$(LIBDIR)"' -o $@ $<
+
+$(B)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h | $(B)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
+
+$(B)/helpers/%: tests/helpers/%.c | $(B)
+	@mkdir -p $(B)/helpers
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $<
+
+# Sanitizer build of the library and unit tests, in build/asan/.
+asan:
+	$(MAKE) B=$(B)/asan CFLAGS="-O1 -g $(SAN)" $(B)/asan/libvsockify.so $(B)/asan/test_core
+	$(B)/asan/test_core
+
+$(B):
+	@mkdir -p $(B)
+
+# Installs the Debian packages the tests and demo need (only when root).
+deps:
+	@tests/install-deps.sh
+
+check: deps all
+	@tests/run-all.sh
+
+check-host: all
+	@tests/run-all.sh --host-only
+
+check-vm: deps all
+	@tests/run-all.sh --vm-only
+
+demo: deps all
+	@tests/vm/run-in-vm.sh -- tests/demo.sh
+
+bench: deps all
+	@tests/bench/run.sh
+
+valgrind: all
+	@VSOCKIFY_VALGRIND=1 tests/run-all.sh --host-only
+
+install: $(B)/libvsockify.so $(B)/vsockify
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0644 $(B)/libvsockify.so $(DESTDIR)$(LIBDIR)/libvsockify.so
+	install -m 0755 $(B)/vsockify $(DESTDIR)$(BINDIR)/vsockify
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libvsockify.so $(DESTDIR)$(BINDIR)/vsockify
+	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+
+clean:
+	rm -rf $(B)

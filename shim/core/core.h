@@ -1,0 +1,137 @@
+/* vsockify pure core: names, fake addresses, configuration, errno policy.
+ *
+ * Nothing here resolves symbols or keeps process state, so every function
+ * can be unit-tested directly and called from any hook without locks. */
+#ifndef VSOCKIFY_CORE_H
+#define VSOCKIFY_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define VSK_CID_HYPERVISOR 0u
+#define VSK_CID_LOCAL 1u
+#define VSK_CID_HOST 2u
+#define VSK_CID_ANY 0xFFFFFFFFu
+#define VSK_PORT_ANY 0xFFFFFFFFu
+
+/* Longest name we ever produce: "vsock-4294967295.local" plus NUL. */
+#define VSK_NAME_MAX 32
+
+/* ---- names ------------------------------------------------------------- */
+
+enum vsk_name_kind {
+	VSK_NAME_NOT_OURS = 0, /* not in the vsock-*.local namespace */
+	VSK_NAME_CID,          /* valid: *cid holds the CID (may be VSK_CID_ANY) */
+	VSK_NAME_MALFORMED,    /* ours, but not a valid CID or keyword */
+};
+
+enum vsk_name_kind vsk_parse_name(const char *name, uint32_t *cid);
+/* Canonical name of a CID ("vsock-3.local", "vsock-any.local"). Returns the
+ * length written, or -1 if it does not fit. */
+int vsk_format_name(uint32_t cid, char *buf, size_t len);
+
+/* ---- fake addresses ------------------------------------------------------ */
+
+/* Which socket family the application believes it uses.  Decides how vsock
+ * addresses are shown back to it. */
+enum vsk_app_family {
+	VSK_APP_INET4 = 1,  /* AF_INET */
+	VSK_APP_INET6 = 2,  /* AF_INET6 with the native IPv6 encoding */
+	VSK_APP_MAPPED = 3, /* AF_INET6 with an IPv4-mapped fake (::ffff:a.b.c.d) */
+};
+
+struct vsk_fake_net {
+	uint32_t base4;   /* host byte order, host bits zero */
+	unsigned prefix4; /* 8..24 */
+	struct in6_addr base6; /* low 32 bits zero */
+	unsigned prefix6;      /* 16..96 */
+};
+
+/* The IPv4 range keeps its two highest offsets for special values. */
+#define VSK_V4_OFFSET_UNREPRESENTABLE(net) ((1u << (32 - (net)->prefix4)) - 2u)
+#define VSK_V4_OFFSET_ANY(net) ((1u << (32 - (net)->prefix4)) - 1u)
+
+void vsk_fake_net_default(struct vsk_fake_net *net);
+int vsk_fake_net_set4(struct vsk_fake_net *net, const char *cidr);
+int vsk_fake_net_set6(struct vsk_fake_net *net, const char *cidr);
+
+bool vsk_cid_fits4(const struct vsk_fake_net *net, uint32_t cid);
+/* Always succeeds; a CID too large for IPv4 becomes the "unrepresentable"
+ * address, which decodes as invalid. */
+struct in_addr vsk_encode4(const struct vsk_fake_net *net, uint32_t cid);
+struct in6_addr vsk_encode6(const struct vsk_fake_net *net, uint32_t cid);
+
+enum vsk_decode_result {
+	VSK_ADDR_NOT_OURS = 0,
+	VSK_ADDR_OK,
+	VSK_ADDR_INVALID, /* inside our range but names no CID */
+};
+
+struct vsk_target {
+	uint32_t cid;
+	uint32_t port;
+	enum vsk_app_family family;
+};
+
+enum vsk_decode_result vsk_decode_sockaddr(const struct vsk_fake_net *net,
+					   const struct sockaddr *sa,
+					   socklen_t len,
+					   struct vsk_target *out);
+/* Decode a raw address of the given family (AF_INET: 4 bytes, AF_INET6: 16). */
+enum vsk_decode_result vsk_decode_raw(const struct vsk_fake_net *net, int af,
+				      const void *addr, uint32_t *cid);
+
+/* Build the sockaddr the application expects for (cid, vsock port).
+ * Returns the full length of that address. */
+socklen_t vsk_encode_sockaddr(const struct vsk_fake_net *net,
+			      enum vsk_app_family fam, uint32_t cid,
+			      uint32_t vport, struct sockaddr_storage *out);
+
+/* Copy an address to the caller with kernel truncation rules: copy at most
+ * *len bytes, then report the full length. */
+void vsk_copy_out_addr(const void *full, socklen_t full_len,
+		       struct sockaddr *dst, socklen_t *len);
+
+/* vsock ports are 32 bits; TCP apps can only show 16. */
+uint16_t vsk_fold_port(uint32_t vport);
+
+/* A connect to VMADDR_CID_ANY means "this machine", like 0.0.0.0 for TCP. */
+uint32_t vsk_connect_cid(uint32_t cid);
+
+/* ---- errno policy ------------------------------------------------------- */
+
+/* Translate an errno from a vsock connect (or SO_ERROR of a connecting
+ * socket) into what a TCP application expects. */
+int vsk_map_connect_errno(int err);
+
+/* ---- configuration ------------------------------------------------------ */
+
+enum vsk_log_level {
+	VSK_LOG_OFF = 0,
+	VSK_LOG_ERROR,
+	VSK_LOG_WARN,
+	VSK_LOG_INFO,
+	VSK_LOG_DEBUG,
+};
+
+#define VSK_CONFIG_PATH_MAX 512
+#define VSK_CONFIG_PROBLEMS 4
+#define VSK_CONFIG_PROBLEM_LEN 160
+
+struct vsk_config {
+	enum vsk_log_level log_level;
+	char log_file[VSK_CONFIG_PATH_MAX]; /* empty: stderr */
+	struct vsk_fake_net net;
+	/* Bad settings are reported once logging works, not fatal. */
+	int n_problems;
+	char problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];
+};
+
+typedef const char *(*vsk_getenv_fn)(const char *name);
+void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get);
+int vsk_parse_log_level(const char *s, enum vsk_log_level *out);
+
+#endif

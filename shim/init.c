@@ -1,0 +1,97 @@
+/* One-time set-up: real symbols, configuration, inherited sockets. */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+struct vsk_real vsk_real;
+const struct vsk_config *vsk_cfg;
+atomic_bool vsk_ready;
+
+static struct vsk_config config;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* dlsym(RTLD_NEXT) could hand back our own hook if we were loaded twice or
+ * linked strangely; calling it would recurse forever, so refuse it. */
+static void *resolve(const char *name)
+{
+	Dl_info ours, found;
+	void *sym = dlsym(RTLD_NEXT, name);
+
+	if (sym && dladdr((void *)vsk_init_slow, &ours) && dladdr(sym, &found) &&
+	    ours.dli_fbase == found.dli_fbase)
+		return NULL;
+	return sym;
+}
+
+static void resolve_all(void)
+{
+#define R(name) *(void **)&vsk_real.name = resolve(#name)
+	R(socket); R(connect); R(bind); R(accept); R(accept4);
+	R(getsockname); R(getpeername); R(getsockopt); R(setsockopt);
+	R(sendto); R(sendmsg);
+	R(close); R(dup); R(dup2); R(dup3); R(fcntl); R(fcntl64); R(close_range);
+	R(getaddrinfo); R(getnameinfo);
+	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r);
+	R(gethostbyname2_r); R(gethostbyaddr); R(gethostbyaddr_r);
+#undef R
+	if (!vsk_real.fcntl64)
+		vsk_real.fcntl64 = vsk_real.fcntl;
+}
+
+static const char *plain_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+static void adopt_fd(int fd)
+{
+	enum vsk_app_family fam = vsk_read_mark(fd);
+
+	if (fam && vsk_fd_claim(fd, fam))
+		vsk_log(VSK_LOG_DEBUG, "fd %d: inherited vsock socket, translating", fd);
+}
+
+/* An exec'd program (sshd -R, a CGI child) may hold our sockets; the mark
+ * in the kernel socket says which. */
+void vsk_fd_adopt_inherited(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d) {
+		for (int fd = 0; fd < 1024; fd++)
+			adopt_fd(fd);
+		return;
+	}
+	int skip = dirfd(d);
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		if (*end == '\0' && end != de->d_name && fd != skip)
+			adopt_fd((int)fd);
+	}
+	closedir(d);
+}
+
+static void init_once_fn(void)
+{
+	int saved = errno;
+
+	resolve_all();
+	vsk_config_load(&config, plain_getenv);
+	vsk_cfg = &config;
+	for (int i = 0; i < config.n_problems; i++)
+		vsk_log(VSK_LOG_WARN, "%s", config.problems[i]);
+	vsk_fd_adopt_inherited();
+	atomic_store_explicit(&vsk_ready, true, memory_order_release);
+	errno = saved;
+}
+
+void vsk_init_slow(void)
+{
+	pthread_once(&init_once, init_once_fn);
+}

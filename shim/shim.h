@@ -1,0 +1,130 @@
+/* Internals shared by the interposers: the real-symbol table, the one-time
+ * initialisation, logging and the table of fds we own. */
+#ifndef VSOCKIFY_SHIM_H
+#define VSOCKIFY_SHIM_H
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "core/core.h"
+
+#define VSK_EXPORT __attribute__((visibility("default")))
+
+/* ---- real libc functions, resolved once --------------------------------- */
+
+struct vsk_real {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	ssize_t (*sendto)(int, const void *, size_t, int,
+			  const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*close_range)(unsigned, unsigned, int);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
+			   struct addrinfo **);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t,
+			   char *, socklen_t, int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
+				size_t, struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *,
+			       char *, size_t, struct hostent **, int *);
+};
+
+extern struct vsk_real vsk_real;
+extern const struct vsk_config *vsk_cfg;
+extern atomic_bool vsk_ready;
+
+void vsk_init_slow(void);
+
+/* Every hook calls this first; after the first call it is one load. */
+static inline void vsk_init(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&vsk_ready, memory_order_acquire), 0))
+		vsk_init_slow();
+}
+
+/* ---- logging (never changes errno) -------------------------------------- */
+
+void vsk_log(enum vsk_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define vsk_log_enabled(level) (vsk_cfg && vsk_cfg->log_level >= (level))
+
+/* Format an app-visible address for log lines. */
+const char *vsk_addr_str(const struct sockaddr *sa, socklen_t len, char *buf,
+			 size_t buflen);
+
+/* ---- fds we own ---------------------------------------------------------- */
+
+/* Remembered IPPROTO_TCP/IP/IPV6 options, which vsock itself refuses. */
+#define VSK_OPT_SLOTS 12
+
+struct vsk_opt_slot {
+	int32_t level; /* -1: empty */
+	int32_t optname;
+	int32_t value;
+};
+
+struct vsk_fd_entry {
+	atomic_uint state; /* 0: not ours; else VSK_FD_OURS | flags | family */
+	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
+};
+
+#define VSK_FD_FAMILY_MASK 0x0fu
+#define VSK_FD_OURS 0x10u
+#define VSK_FD_CONNECTING 0x20u /* nonblocking connect not yet reported */
+
+/* Fast: NULL unless fd is one of ours. */
+struct vsk_fd_entry *vsk_fd_lookup(int fd);
+/* Create (or reset) the entry for a new fd of ours; NULL if fd is too big. */
+struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
+void vsk_fd_forget(int fd);
+void vsk_fd_forget_range(unsigned first, unsigned last);
+void vsk_fd_copy(int from, int to);
+
+static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
+{
+	return (enum vsk_app_family)(atomic_load_explicit(&e->state, memory_order_relaxed) &
+				     VSK_FD_FAMILY_MASK);
+}
+
+/* The kernel-side mark that lets an exec'd child recognise our sockets:
+ * a vsock buffer ceiling no real program sets, with the app family in the
+ * low bits.  It only raises a limit, so it changes no behaviour. */
+#define VSK_MARK_MAGIC 0x7673636b00000000ull /* "vsck" */
+#define VSK_MARK_MASK 0xffffffffffffff00ull
+int vsk_mark_socket(int fd, enum vsk_app_family fam);
+/* Returns the family recorded in the mark, or 0 if fd is not ours. */
+enum vsk_app_family vsk_read_mark(int fd);
+
+void vsk_fd_adopt_inherited(void);
+
+/* ---- hooks helpers -------------------------------------------------------- */
+
+/* Set errno and return -1: the single place hooks report failure. */
+static inline int vsk_fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+#endif

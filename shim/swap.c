@@ -1,0 +1,185 @@
+/* Turning an application's TCP socket into an AF_VSOCK socket on the same
+ * fd number.
+ *
+ * The vsock socket is built and bound or connected on a spare fd first and
+ * only then dup3()'d over the app's fd, so a failure leaves the app's TCP
+ * socket exactly as it was.  State the app already set on its socket is
+ * replayed onto the new one. */
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "swap.h"
+
+/* SOL_SOCKET options that mean the same on vsock and survive the swap. */
+static const int carried_sol_options[] = {
+	SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_RCVTIMEO,
+	SO_SNDTIMEO, SO_OOBINLINE, SO_RCVLOWAT, SO_PRIORITY,
+};
+
+/* Protocol options vsock refuses; their values are remembered so the app
+ * reads back what it set before connect/bind. */
+static const struct {
+	int level, optname;
+} remembered_at_swap[] = {
+	{ IPPROTO_TCP, TCP_NODELAY },	   { IPPROTO_TCP, TCP_KEEPIDLE },
+	{ IPPROTO_TCP, TCP_KEEPINTVL },	   { IPPROTO_TCP, TCP_KEEPCNT },
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT }, { IPPROTO_TCP, TCP_CORK },
+	{ IPPROTO_IP, IP_TOS },		   { IPPROTO_IPV6, IPV6_TCLASS },
+	{ IPPROTO_IPV6, IPV6_V6ONLY },
+};
+
+static int family_domain(enum vsk_app_family fam)
+{
+	return fam == VSK_APP_INET4 ? AF_INET : AF_INET6;
+}
+
+int vsk_inet_stream_check(int fd, const struct sockaddr *sa,
+			  enum vsk_app_family *fam)
+{
+	int domain, type, proto;
+	socklen_t len = sizeof(int);
+
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+		return VSK_CHECK_NOT_INET;
+	if (domain != AF_INET && domain != AF_INET6)
+		return VSK_CHECK_NOT_INET;
+	if (domain == AF_INET && sa->sa_family != AF_INET)
+		return VSK_CHECK_NOT_INET; /* let the kernel give its own error */
+	len = sizeof(int);
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		return VSK_CHECK_NOT_INET;
+	len = sizeof(int);
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
+		proto = IPPROTO_TCP;
+	if (type != SOCK_STREAM || (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP))
+		return VSK_CHECK_NOT_STREAM;
+
+	if (domain == AF_INET)
+		*fam = VSK_APP_INET4;
+	else if (sa->sa_family == AF_INET ||
+		 IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr))
+		*fam = VSK_APP_MAPPED;
+	else
+		*fam = VSK_APP_INET6;
+	return VSK_CHECK_OK;
+}
+
+static void carry_socket_options(int from, int to)
+{
+	for (size_t i = 0; i < sizeof(carried_sol_options) / sizeof(int); i++) {
+		unsigned char val[32];
+		socklen_t len = sizeof(val);
+		int opt = carried_sol_options[i];
+
+		if (vsk_real.getsockopt(from, SOL_SOCKET, opt, val, &len) == 0)
+			vsk_real.setsockopt(to, SOL_SOCKET, opt, val, len);
+	}
+	/* The kernel reports buffer sizes doubled; halve to set the same. */
+	static const int bufs[] = { SO_SNDBUF, SO_RCVBUF };
+	for (size_t i = 0; i < 2; i++) {
+		int v;
+		socklen_t len = sizeof(v);
+		if (vsk_real.getsockopt(from, SOL_SOCKET, bufs[i], &v, &len) == 0) {
+			v /= 2;
+			vsk_real.setsockopt(to, SOL_SOCKET, bufs[i], &v, sizeof(v));
+		}
+	}
+	/* TCP's blocking connect honours SO_SNDTIMEO; vsock has its own knob. */
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	if (vsk_real.getsockopt(from, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 &&
+	    (tv.tv_sec || tv.tv_usec))
+		vsk_real.setsockopt(to, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv,
+				    sizeof(tv));
+}
+
+int vsk_new_vsock_for(int app_fd, enum vsk_app_family fam, int *err)
+{
+	int fl = vsk_real.fcntl(app_fd, F_GETFL);
+	int type = SOCK_STREAM | SOCK_CLOEXEC;
+	int vfd;
+
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		type |= SOCK_NONBLOCK;
+	vfd = vsk_real.socket(AF_VSOCK, type, 0);
+	if (vfd < 0) {
+		*err = errno;
+		vsk_log(VSK_LOG_ERROR, "cannot create an AF_VSOCK socket: %s "
+			"(is the vsock transport loaded?)", strerror(*err));
+		*err = vsk_map_connect_errno(*err);
+		return -1;
+	}
+	carry_socket_options(app_fd, vfd);
+	if (vsk_mark_socket(vfd, fam) != 0)
+		vsk_log(VSK_LOG_DEBUG, "could not mark vsock socket: %s", strerror(errno));
+	return vfd;
+}
+
+int vsk_install_vsock(int vfd, int app_fd, enum vsk_app_family fam,
+		      unsigned extra_state, int *err)
+{
+	int fdflags = vsk_real.fcntl(app_fd, F_GETFD);
+	struct vsk_opt_slot saved[VSK_OPT_SLOTS];
+	struct vsk_fd_entry *e;
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(remembered_at_swap) / sizeof(remembered_at_swap[0]) &&
+			   n < VSK_OPT_SLOTS; i++) {
+		int v;
+		socklen_t len = sizeof(v);
+		if (vsk_real.getsockopt(app_fd, remembered_at_swap[i].level,
+					remembered_at_swap[i].optname, &v, &len) == 0 &&
+		    len == sizeof(v))
+			saved[n++] = (struct vsk_opt_slot){ remembered_at_swap[i].level,
+							    remembered_at_swap[i].optname, v };
+	}
+
+	e = vsk_fd_claim(app_fd, fam);
+	if (!e) {
+		*err = EMFILE;
+		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", app_fd);
+		return -1;
+	}
+	memcpy(e->opts, saved, (size_t)n * sizeof(saved[0]));
+	atomic_fetch_or_explicit(&e->state, extra_state, memory_order_release);
+
+	if (vsk_real.dup3(vfd, app_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0) < 0) {
+		*err = errno;
+		vsk_fd_forget(app_fd);
+		return -1;
+	}
+	vsk_real.close(vfd);
+	return 0;
+}
+
+/* Like TCP, a port-0 bind gets a port a TCP client can name (<= 65535);
+ * the vsock kernel would pick a random 32-bit one. */
+int vsk_bind_free_port(int vfd, uint32_t cid)
+{
+	enum { FIRST = 32768, LAST = 60999 };
+	struct timespec ts;
+	unsigned span = LAST - FIRST + 1, start;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	start = (unsigned)(ts.tv_nsec ^ (getpid() << 8)) % span;
+	for (unsigned i = 0; i < span; i++) {
+		struct sockaddr_vm vm = { .svm_family = AF_VSOCK, .svm_cid = cid,
+					  .svm_port = FIRST + (start + i) % span };
+		if (vsk_real.bind(vfd, (struct sockaddr *)&vm, sizeof(vm)) == 0)
+			return 0;
+		if (errno != EADDRINUSE)
+			return -1;
+	}
+	errno = EADDRINUSE;
+	return -1;
+}
+
+int vsk_throwaway_socket(enum vsk_app_family fam)
+{
+	return vsk_real.socket(family_domain(fam), SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
