@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2012  # ls -t on purpose: pick the newest cached .deb
 # build-vm.sh [OUTDIR] -- build the tiny VM that the vsockify tests run in.
 #
 # Why a VM at all: AF_VSOCK traffic must never touch the real host (its CIDs
@@ -272,6 +273,15 @@ mkdir -p $R$S
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none vsockify $R$S ||
     fail "cannot mount the command share (9p tag vsockify)"
 [ -f $R$S/cmd ] || fail "no command script on the share"
+
+# A checkout under /tmp (a CI clone, say) is hidden by the tmpfs above, so
+# run-in-vm.sh shares it separately and we mount it back at the same path.
+if [ -f $R$S/repo_path ]; then
+    P=$(cat $R$S/repo_path)
+    mkdir -p $R$P
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro repo $R$P ||
+        fail "cannot mount the checkout (9p tag repo) at $P"
+fi
 
 # Loopback networking; the chroot shares this network namespace.
 ip link set lo up || say "warning: cannot bring up lo"

@@ -28,7 +28,7 @@ set -euo pipefail
 
 prog=vsockify-vm
 usage() {
-    sed -n '2,3p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}/usage: /' >&2
+    echo 'usage: run-in-vm.sh [--timeout SECONDS] -- COMMAND [ARGS...]' >&2
     exit 125
 }
 err() { printf '%s: %s\n' "$prog" "$*" >&2; }
@@ -51,14 +51,22 @@ script_dir=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
 repo_root=$(cd -- "$script_dir/../.." && pwd -P)
 vmdir=${VSOCKIFY_VM_DIR:-$repo_root/build/vm}
 
-# The guest sees the host's / but with fresh tmpfs over these, so a cwd below
-# them would silently be a different (empty) directory in the VM.
+# The guest sees the host's / but with fresh tmpfs over these.  A checkout
+# below them (a CI clone in /tmp) is shared on its own and mounted back at
+# the same path; any other cwd there would be an empty directory in the VM.
 cwd=$(pwd -P)
-case $cwd/ in
-    /tmp/*|/run/*|/var/tmp/*|/dev/*|/proc/*|/sys/*)
-        err "the current directory $cwd is not visible inside the VM (tmpfs/virtual there); cd elsewhere"
-        exit 125 ;;
-esac
+repo_share=
+hidden() { case $1/ in /tmp/*|/run/*|/var/tmp/*|/dev/*|/proc/*|/sys/*) return 0 ;; esac; return 1; }
+if hidden "$repo_root"; then
+    repo_share=$repo_root
+fi
+if hidden "$cwd"; then
+    case $cwd/ in
+        "$repo_root"/*) ;;
+        *) err "the current directory $cwd is not visible inside the VM (tmpfs/virtual there); cd elsewhere"
+           exit 125 ;;
+    esac
+fi
 
 "$script_dir/build-vm.sh" "$vmdir" || { err "building the VM failed"; exit 125; }
 
@@ -69,10 +77,11 @@ share=$(mktemp -d -t vsockify-vm.XXXXXX)
 console=$share/console.log      # qemu's console (kernel + /init messages)
 qemu_pid=
 stream_pid=
+# shellcheck disable=SC2317  # invoked via trap
 cleanup() {
     # Only our own children, by pid.
-    [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null || true
-    [[ -n $stream_pid ]] && kill "$stream_pid" 2>/dev/null || true
+    if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null || true; fi
+    if [[ -n $stream_pid ]]; then kill "$stream_pid" 2>/dev/null || true; fi
     rm -rf -- "$share"
 }
 trap cleanup EXIT
@@ -103,6 +112,7 @@ else
     append+=(quiet loglevel=0)
 fi
 
+# shellcheck disable=SC2054  # the commas are qemu option syntax
 qemu=(
     qemu-system-x86_64
     -nographic -no-reboot
@@ -114,6 +124,10 @@ qemu=(
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$share,mount_tag=vsockify,security_model=none,multidevs=remap"
 )
+if [[ -n $repo_share ]]; then
+    printf '%s\n' "$repo_share" >"$share/repo_path"
+    qemu+=(-virtfs "local,path=$repo_share,mount_tag=repo,security_model=none,readonly=on,multidevs=remap")
+fi
 
 # Stream the guest's log file to stdout while the VM runs.  The loop polls the
 # file size and copies only new bytes; it stops once the main shell has

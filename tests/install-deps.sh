@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and the demo need.
+# Only acts as root; otherwise says what is missing and carries on, so a
+# developer without root still gets clear failures from the tests.
+set -euo pipefail
+
+# command -> package that provides it
+declare -A want=(
+	[cc]=gcc [make]=make [qemu-system-x86_64]=qemu-system-x86
+	[cpio]=cpio [socat]=socat [bats]=bats
+	[curl]=curl [ssh]=openssh-client [sshd]=openssh-server [python3]=python3
+	[strace]=strace [modinfo]=kmod [ss]=iproute2
+)
+declare -A path_of=([sshd]=/usr/sbin/sshd)
+
+missing=()
+for cmd in "${!want[@]}"; do
+	p=${path_of[$cmd]:-}
+	if [[ -n $p ]]; then [[ -x $p ]] && continue
+	else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+	missing+=("${want[$cmd]}")
+done
+# A dynamic busybox may be installed; the VM's initramfs needs the static one.
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [[ $(id -u) -ne 0 ]]; then
+	echo "vsockify: missing packages: ${missing[*]} (run as root to install them)" >&2
+	exit 0
+fi
+echo "vsockify: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

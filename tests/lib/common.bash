@@ -1,0 +1,88 @@
+# Shared helpers for the bats suites.  Each test gets its own temp dir;
+# every background server records a pidfile there and is killed in teardown.
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+LIB=$ROOT/build/libvsockify.so
+VSOCKIFY=$ROOT/build/vsockify
+HELPERS=$ROOT/tests/helpers
+
+common_setup() {
+	TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/vsockify-test.XXXXXX")
+	export TEST_TMP
+	[[ -f $LIB && -x $VSOCKIFY ]] || {
+		echo "build/ is missing: run make first" >&2
+		return 1
+	}
+}
+
+common_teardown() {
+	local pf pid
+	for pf in "$TEST_TMP"/*.pid; do
+		[[ -f $pf ]] || continue
+		pid=$(<"$pf")
+		kill "$pid" 2>/dev/null || true
+	done
+	for pf in "$TEST_TMP"/*.pid; do
+		[[ -f $pf ]] || continue
+		pid=$(<"$pf")
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TEST_TMP"
+}
+
+# start_bg NAME CMD...: run CMD in the background, output in NAME.log.
+start_bg() {
+	local name=$1
+	shift
+	"$@" >"$TEST_TMP/$name.log" 2>&1 &
+	echo $! >"$TEST_TMP/$name.pid"
+}
+
+# wait_for_log NAME REGEX [SECONDS]: until the server's log matches.
+wait_for_log() {
+	local name=$1 re=$2 secs=${3:-30} i
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -Eq -- "$re" "$TEST_TMP/$name.log" 2>/dev/null && return 0
+		if ! kill -0 "$(<"$TEST_TMP/$name.pid")" 2>/dev/null; then
+			echo "server $name exited early; its log:" >&2
+			cat "$TEST_TMP/$name.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "timed out waiting for /$re/ in $name.log:" >&2
+	cat "$TEST_TMP/$name.log" >&2
+	return 1
+}
+
+# wait_for_tcp_port PORT [SECONDS]: until something listens on TCP PORT.
+wait_for_tcp_port() {
+	local port=$1 secs=${2:-30} hex i
+	hex=$(printf ':%04X ' "$port")
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -q " 0A " <(grep -h "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null) && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on TCP port $port" >&2
+	return 1
+}
+
+# A TCP port that is free right now on the host.
+free_tcp_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Run a command with the library preloaded (without the wrapper).
+preload() {
+	LD_PRELOAD=$LIB "$@"
+}
+
+# Is this the vsock test VM?  Tests that dial vsock refuse to run anywhere
+# else: this machine's own vsock device leads outside the project.
+require_vm() {
+	if [[ ${VSOCKIFY_IN_VM:-} != 1 ]]; then
+		echo "refusing: this test dials vsock and must run inside the test VM" >&2
+		return 1
+	fi
+}
