@@ -51,12 +51,24 @@ static void fake_raw(int af, uint32_t cid, void *out)
 	}
 }
 
+/* One numeric lookup by libc, so libc allocates what libc frees. */
+static int numeric_lookup(int af, uint32_t cid, const char *service,
+			  const struct addrinfo *h, struct addrinfo **res)
+{
+	char numeric[INET6_ADDRSTRLEN];
+	unsigned char raw[16];
+	struct addrinfo hh = *h;
+
+	fake_raw(af, cid, raw);
+	inet_ntop(af, raw, numeric, sizeof(numeric));
+	hh.ai_family = af;
+	return vsk_real.getaddrinfo(numeric, service, &hh, res);
+}
+
 VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 			   const struct addrinfo *hints, struct addrinfo **res)
 {
 	struct addrinfo h = { 0 };
-	char numeric[INET6_ADDRSTRLEN];
-	unsigned char raw[16];
 	uint32_t cid;
 	int af, rc;
 	enum vsk_name_kind kind;
@@ -70,12 +82,12 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 		log_malformed("getaddrinfo", node);
 		return EAI_NONAME;
 	}
-	if (hints)
-		h = *hints;
-	h.ai_addrlen = 0;
-	h.ai_addr = NULL;
-	h.ai_canonname = NULL;
-	h.ai_next = NULL;
+	if (hints) {
+		h.ai_flags = hints->ai_flags;
+		h.ai_family = hints->ai_family;
+		h.ai_socktype = hints->ai_socktype;
+		h.ai_protocol = hints->ai_protocol;
+	}
 	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
 		return EAI_FAMILY;
 	af = pick_family(h.ai_family, cid);
@@ -84,22 +96,28 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 			"IPv4 fake range; ask for AF_INET6 or AF_UNSPEC", node, cid);
 		return EAI_ADDRFAMILY;
 	}
-	fake_raw(af, cid, raw);
-	inet_ntop(af, raw, numeric, sizeof(numeric));
-
-	h.ai_family = af;
-	/* Address configuration is irrelevant to vsock; and one stream result
-	 * per name, so happy-eyeballs clients dial once. */
+	/* Address configuration is irrelevant to vsock.  Stream only: vsock
+	 * has no datagrams, and one result per family means one dial. */
 	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL)) | AI_NUMERICHOST;
 	if (h.ai_socktype == 0 && h.ai_protocol == 0)
 		h.ai_socktype = SOCK_STREAM;
 #ifdef __GLIBC__
 	h.ai_flags &= ~AI_CANONNAME; /* set below with our name */
 #endif
-	rc = vsk_real.getaddrinfo(numeric, service, &h, res);
+	rc = numeric_lookup(af, cid, service, &h, res);
 	if (rc != 0)
 		return rc;
 #ifdef __GLIBC__
+	/* Like a dual-stack host, AF_UNSPEC answers IPv4 first, then IPv6
+	 * (curl -6 filters an AF_UNSPEC answer).  glibc allocates each entry
+	 * on its own, so its freeaddrinfo frees the joined list. */
+	if (h.ai_family == AF_UNSPEC && af == AF_INET) {
+		struct addrinfo *tail = *res, *v6 = NULL;
+		while (tail->ai_next)
+			tail = tail->ai_next;
+		if (numeric_lookup(AF_INET6, cid, service, &h, &v6) == 0)
+			tail->ai_next = v6;
+	}
 	/* glibc frees ai_canonname separately with free(). */
 	if (hints && (hints->ai_flags & AI_CANONNAME)) {
 		char canon[256];
@@ -112,8 +130,7 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 		}
 	}
 #endif
-	vsk_log(VSK_LOG_DEBUG, "getaddrinfo(\"%s\") -> %s (vsock CID %u)", node,
-		numeric, cid);
+	vsk_log(VSK_LOG_DEBUG, "getaddrinfo(\"%s\") -> CID %u", node, cid);
 	return 0;
 }
 

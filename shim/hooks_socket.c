@@ -258,6 +258,19 @@ VSK_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
 
 typedef int (*name_fn)(int, struct sockaddr *, socklen_t *);
 
+/* A connected vsock socket reports its local CID as "any" (TCP would show
+ * the real source address): name this machine instead. */
+static void fill_local_cid(int fd, struct sockaddr_storage *got)
+{
+	struct sockaddr_vm *vm = (void *)got, peer;
+	socklen_t plen = sizeof(peer);
+
+	if (got->ss_family != AF_VSOCK || vm->svm_cid != VSK_CID_ANY ||
+	    vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
+		return;
+	vm->svm_cid = peer.svm_cid == VSK_CID_LOCAL ? VSK_CID_LOCAL : vsk_local_cid();
+}
+
 static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 		     struct sockaddr *sa, socklen_t *len)
 {
@@ -269,6 +282,8 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 		return vsk_fail(err);
 	if (real(fd, (struct sockaddr *)&got, &got_len) != 0)
 		return -1;
+	if (real == vsk_real.getsockname)
+		fill_local_cid(fd, &got);
 	present_addr(fd, vsk_fd_family(e), &got, got_len, sa, len);
 	return 0;
 }

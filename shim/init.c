@@ -1,6 +1,10 @@
 /* One-time set-up: real symbols, configuration, inherited sockets. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +93,29 @@ static void init_once_fn(void)
 	vsk_fd_adopt_inherited();
 	atomic_store_explicit(&vsk_ready, true, memory_order_release);
 	errno = saved;
+}
+
+/* Asked once, when first needed: most processes never need it. */
+uint32_t vsk_local_cid(void)
+{
+	static atomic_uint cached; /* 0: not asked yet; else CID + 1 */
+	unsigned c = atomic_load_explicit(&cached, memory_order_relaxed);
+	unsigned int cid = VSK_CID_ANY;
+	int fd;
+
+	if (c)
+		return c - 1;
+	fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) != 0)
+			cid = VSK_CID_ANY;
+		vsk_real.close(fd);
+	}
+	/* No guest transport (or no device): "this machine" is CID 1. */
+	if (cid == VSK_CID_ANY)
+		cid = VSK_CID_LOCAL;
+	atomic_store_explicit(&cached, cid + 1, memory_order_relaxed);
+	return cid;
 }
 
 void vsk_init_slow(void)

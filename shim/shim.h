@@ -55,6 +55,8 @@ extern const struct vsk_config *vsk_cfg;
 extern atomic_bool vsk_ready;
 
 void vsk_init_slow(void);
+/* This machine's vsock CID (VMADDR_CID_LOCAL when no transport says). */
+uint32_t vsk_local_cid(void);
 
 /* Every hook calls this first; after the first call it is one load. */
 static inline void vsk_init(void)

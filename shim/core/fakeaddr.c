@@ -218,9 +218,10 @@ socklen_t vsk_encode_sockaddr(const struct vsk_fake_net *net,
 void vsk_copy_out_addr(const void *full, socklen_t full_len,
 		       struct sockaddr *dst, socklen_t *len)
 {
-	if (!dst || !len)
+	if (!len)
 		return;
-	memcpy(dst, full, *len < full_len ? *len : full_len);
+	if (dst)
+		memcpy(dst, full, *len < full_len ? *len : full_len);
 	*len = full_len;
 }
 
