@@ -89,7 +89,7 @@ static void init_once_fn(void)
 	vsk_config_load(&config, plain_getenv);
 	vsk_cfg = &config;
 	for (int i = 0; i < config.n_problems; i++)
-		vsk_log(VSK_LOG_WARN, "%s", config.problems[i]);
+		vsk_log(VSK_LOG_ERROR, "%s", config.problems[i]);
 	vsk_fd_adopt_inherited();
 	atomic_store_explicit(&vsk_ready, true, memory_order_release);
 	errno = saved;
