@@ -66,7 +66,7 @@ PY
 	[[ $output == *"accepted local ('127.128.0.1', 9100)"* ]]
 	[[ $output == *"cloexec True"* ]]
 	[[ $output == *"data b'abc'"* ]]
-	run strace -f -e trace=bind preload python3 -c '
+	run strace -f -E LD_PRELOAD="$LIB" -e trace=bind python3 -c '
 import socket; s = socket.socket(); s.bind(("vsock-any.local", 9101))'
 	[[ $output == *"bind("*"{sa_family=AF_VSOCK, svm_cid=VMADDR_CID_ANY, svm_port=0x238d"* ]]
 }
