@@ -19,7 +19,7 @@ SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c \
 HEADERS    := $(wildcard shim/*.h shim/core/*.h)
 HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all check check-host check-vm demo deps install uninstall clean asan bench valgrind
+.PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind
 
 all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS)
 
@@ -39,8 +39,10 @@ $(B)/helpers/%: tests/helpers/%.c | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $<
 
 # Sanitizer build of the library and unit tests, in build/asan/.
-asan:
-	$(MAKE) B=$(B)/asan CFLAGS="-O1 -g $(SAN)" $(B)/asan/libvsockify.so $(B)/asan/test_core
+asan-build:
+	@$(MAKE) -s B=$(B)/asan CFLAGS="-O1 -g $(SAN)" $(B)/asan/libvsockify.so $(B)/asan/test_core
+
+asan: asan-build
 	$(B)/asan/test_core
 
 $(B):
@@ -50,7 +52,7 @@ $(B):
 deps:
 	@tests/install-deps.sh
 
-check: deps all
+check: deps all asan-build
 	@tests/run-all.sh
 
 check-host: all
@@ -65,8 +67,8 @@ demo: deps all
 bench: deps all
 	@tests/bench/run.sh
 
-valgrind: all
-	@VSOCKIFY_VALGRIND=1 tests/run-all.sh --host-only
+valgrind: deps all
+	@tests/vm/run-in-vm.sh -- bats --tap tests/vm/valgrind.bats
 
 install: $(B)/libvsockify.so $(B)/vsockify
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 [[ ${VSOCKIFY_IN_VM:-} == 1 ]] || { echo "demo: run me through tests/vm/run-in-vm.sh" >&2; exit 1; }
 work=$(mktemp -d)
 printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nHello from a native AF_VSOCK server (CID 1, port 8080)\n' >"$work/resp"
-socat VSOCK-LISTEN:8080,fork,reuseaddr SYSTEM:"cat $work/resp" &
+socat VSOCK-LISTEN:8080,fork,reuseaddr SYSTEM:"sed -n '/^\r*\$/q' >/dev/null; cat $work/resp" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 sleep 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every suite and prints one summary line: "N passed, N failed, N skipped".
-#   unit  build/test_core                 (host)
+#   unit  build/test_core, and its ASan/UBSan build (host)
 #   host  bats tests/host                 (host: no vsock traffic here)
 #   vm    bats tests/vm inside the test VM (all vsock traffic)
 # Options: --host-only, --vm-only.
@@ -27,6 +27,7 @@ run_suite() { # NAME CMD...: stream TAP lines into the log, prefixed by suite
 
 if [[ $mode != --vm-only ]]; then
 	run_suite unit build/test_core
+	[[ -x build/asan/test_core ]] && run_suite unit-asan build/asan/test_core
 	run_suite host bats --tap tests/host
 fi
 if [[ $mode != --host-only ]]; then

@@ -86,3 +86,12 @@ require_vm() {
 		return 1
 	fi
 }
+
+# start_vsock_http NAME PORT RESPONSE_FILE: a native AF_VSOCK HTTP responder
+# that reads the request headers before answering (a responder that answers
+# and closes at once races slow clients into EPIPE).
+start_vsock_http() {
+	start_bg "$1" socat -d -d VSOCK-LISTEN:"$2",fork,reuseaddr \
+		SYSTEM:"sed -n '/^\r*$/q' >/dev/null; cat '$3'"
+	wait_for_log "$1" "listening on"
+}

@@ -7,9 +7,8 @@ setup() {
 	require_vm
 	common_setup
 	printf 'HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nhello, vsock\n' >"$TEST_TMP/resp"
-	start_bg web socat -d -d VSOCK-LISTEN:8080,fork,reuseaddr SYSTEM:"cat $TEST_TMP/resp"
+	start_vsock_http web 8080 "$TEST_TMP/resp"
 	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
-	wait_for_log web "listening on"
 	wait_for_log echo "listening on"
 }
 teardown() { common_teardown; }
