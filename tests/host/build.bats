@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The library's shape: what it exports, links and how the wrapper behaves.
 
+bats_require_minimum_version 1.5.0
 load ../lib/common
 
 setup() { common_setup; }
