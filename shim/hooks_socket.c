@@ -26,6 +26,42 @@ static void log_refused_type(const char *what, const struct sockaddr *sa,
 		vsk_addr_str(sa, len, buf, sizeof(buf)));
 }
 
+static struct sockaddr_vm vsock_addr(uint32_t cid, uint32_t port)
+{
+	struct sockaddr_vm vm;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.svm_family = AF_VSOCK;
+	vm.svm_cid = cid;
+	vm.svm_port = port;
+	return vm;
+}
+
+enum { SWAP_GO = 1, SWAP_PASS = 0, SWAP_REFUSED = -1 };
+
+/* The common start of a connect or bind to one of our addresses: is this a
+ * TCP socket vsock can stand in for, and does the address name a CID? */
+static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
+		    enum vsk_decode_result route, const char *what,
+		    int invalid_errno, enum vsk_app_family *fam)
+{
+	char buf[80];
+
+	switch (vsk_inet_stream_check(fd, sa, fam)) {
+	case VSK_CHECK_NOT_INET:
+		return SWAP_PASS;
+	case VSK_CHECK_NOT_STREAM:
+		log_refused_type(what, sa, len);
+		return vsk_fail(EPROTOTYPE);
+	}
+	if (route == VSK_ADDR_INVALID) {
+		vsk_log(VSK_LOG_WARN, "%s %s: address names no vsock CID", what,
+			vsk_addr_str(sa, len, buf, sizeof(buf)));
+		return vsk_fail(invalid_errno);
+	}
+	return SWAP_GO;
+}
+
 static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
 			enum vsk_decode_result route, const struct vsk_target *t)
 {
@@ -34,26 +70,12 @@ static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
 	char buf[80];
 	int vfd, rc, err;
 
-	switch (vsk_inet_stream_check(fd, sa, &fam)) {
-	case VSK_CHECK_NOT_INET:
-		return vsk_real.connect(fd, sa, len);
-	case VSK_CHECK_NOT_STREAM:
-		log_refused_type("connect to", sa, len);
-		return vsk_fail(EPROTOTYPE);
-	}
-	if (route == VSK_ADDR_INVALID) {
-		vsk_log(VSK_LOG_WARN, "connect to %s: address names no vsock CID",
-			vsk_addr_str(sa, len, buf, sizeof(buf)));
-		return vsk_fail(EHOSTUNREACH);
-	}
-
+	if ((rc = vet_swap(fd, sa, len, route, "connect to", EHOSTUNREACH, &fam)) != SWAP_GO)
+		return rc == SWAP_PASS ? vsk_real.connect(fd, sa, len) : -1;
 	vfd = vsk_new_vsock_for(fd, fam, &err);
 	if (vfd < 0)
 		return vsk_fail(err);
-	memset(&vm, 0, sizeof(vm));
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = vsk_connect_cid(t->cid);
-	vm.svm_port = t->port;
+	vm = vsock_addr(vsk_connect_cid(t->cid), t->port);
 	rc = vsk_real.connect(vfd, (struct sockaddr *)&vm, sizeof(vm));
 	err = rc == 0 ? 0 : errno;
 
@@ -86,10 +108,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 
 	if (route_for(sa, len, &t) != VSK_ADDR_OK)
 		return vsk_real.connect(fd, sa, len);
-	memset(&vm, 0, sizeof(vm));
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = vsk_connect_cid(t.cid);
-	vm.svm_port = t.port;
+	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
 	rc = vsk_real.connect(fd, (struct sockaddr *)&vm, sizeof(vm));
 	if (rc == 0 || errno == EISCONN)
 		atomic_fetch_and(&e->state, ~VSK_FD_CONNECTING);
@@ -119,26 +138,12 @@ static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 	char buf[80];
 	int vfd, rc, err;
 
-	switch (vsk_inet_stream_check(fd, sa, &fam)) {
-	case VSK_CHECK_NOT_INET:
-		return vsk_real.bind(fd, sa, len);
-	case VSK_CHECK_NOT_STREAM:
-		log_refused_type("bind to", sa, len);
-		return vsk_fail(EPROTOTYPE);
-	}
-	if (route == VSK_ADDR_INVALID) {
-		vsk_log(VSK_LOG_WARN, "bind to %s: address names no vsock CID",
-			vsk_addr_str(sa, len, buf, sizeof(buf)));
-		return vsk_fail(EADDRNOTAVAIL);
-	}
-
+	if ((rc = vet_swap(fd, sa, len, route, "bind to", EADDRNOTAVAIL, &fam)) != SWAP_GO)
+		return rc == SWAP_PASS ? vsk_real.bind(fd, sa, len) : -1;
 	vfd = vsk_new_vsock_for(fd, fam, &err);
 	if (vfd < 0)
 		return vsk_fail(err == ENETUNREACH ? EADDRNOTAVAIL : err);
-	memset(&vm, 0, sizeof(vm));
-	vm.svm_family = AF_VSOCK;
-	vm.svm_cid = t->cid;
-	vm.svm_port = t->port;
+	vm = vsock_addr(t->cid, t->port);
 	rc = t->port == 0 ? vsk_bind_free_port(vfd, t->cid)
 			  : vsk_real.bind(vfd, (struct sockaddr *)&vm, sizeof(vm));
 	if (rc != 0 || vsk_install_vsock(vfd, fd, fam, 0, &err) != 0) {
