@@ -10,11 +10,12 @@
 
 #include "shim.h"
 
-#define CHUNK_BITS 10
-#define CHUNK_SIZE (1u << CHUNK_BITS)
-#define CHUNK_COUNT 1024u /* fds up to 2^20 */
+#define CHUNK_BITS VSK_FD_CHUNK_BITS
+#define CHUNK_SIZE VSK_FD_CHUNK_SIZE
+#define CHUNK_COUNT VSK_FD_CHUNK_COUNT
+#define chunks vsk_fd_chunks
 
-static _Atomic(struct vsk_fd_entry *) chunks[CHUNK_COUNT];
+_Atomic(struct vsk_fd_entry *) vsk_fd_chunks[CHUNK_COUNT];
 
 static struct vsk_fd_entry *chunk_for(int fd, bool create)
 {
@@ -38,15 +39,22 @@ static struct vsk_fd_entry *chunk_for(int fd, bool create)
 	return c;
 }
 
-struct vsk_fd_entry *vsk_fd_lookup(int fd)
+void vsk_fd_touch(int fd, unsigned bits)
+{
+	struct vsk_fd_entry *c = chunk_for(fd, true);
+
+	if (c)
+		atomic_fetch_or_explicit(&c[(unsigned)fd & (CHUNK_SIZE - 1)].touched, bits,
+					 memory_order_relaxed);
+}
+
+unsigned vsk_fd_touched(int fd)
 {
 	struct vsk_fd_entry *c = chunk_for(fd, false);
-	struct vsk_fd_entry *e;
 
-	if (!c)
-		return NULL;
-	e = &c[(unsigned)fd & (CHUNK_SIZE - 1)];
-	return atomic_load_explicit(&e->state, memory_order_acquire) ? e : NULL;
+	return c ? atomic_load_explicit(&c[(unsigned)fd & (CHUNK_SIZE - 1)].touched,
+					memory_order_relaxed)
+		 : 0;
 }
 
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
@@ -68,9 +76,11 @@ void vsk_fd_forget(int fd)
 {
 	struct vsk_fd_entry *c = chunk_for(fd, false);
 
-	if (c)
-		atomic_store_explicit(&c[(unsigned)fd & (CHUNK_SIZE - 1)].state, 0,
-				      memory_order_release);
+	if (c) {
+		struct vsk_fd_entry *e = &c[(unsigned)fd & (CHUNK_SIZE - 1)];
+		atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
+		atomic_store_explicit(&e->state, 0, memory_order_release);
+	}
 }
 
 void vsk_fd_forget_range(unsigned first, unsigned last)
@@ -81,8 +91,10 @@ void vsk_fd_forget_range(unsigned first, unsigned last)
 			continue;
 		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
 			unsigned fd = (idx << CHUNK_BITS) | i;
-			if (fd >= first && fd <= last)
+			if (fd >= first && fd <= last) {
+				atomic_store_explicit(&c[i].touched, 0, memory_order_relaxed);
 				atomic_store_explicit(&c[i].state, 0, memory_order_release);
+			}
 		}
 	}
 }
@@ -92,7 +104,10 @@ void vsk_fd_copy(int from, int to)
 	struct vsk_fd_entry *src = vsk_fd_lookup(from), *dst;
 
 	if (!src) {
+		unsigned touched = vsk_fd_touched(from);
 		vsk_fd_forget(to);
+		if (touched) /* a dup shares the socket, so its options too */
+			vsk_fd_touch(to, touched);
 		return;
 	}
 	dst = vsk_fd_claim(to, vsk_fd_family(src));

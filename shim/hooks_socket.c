@@ -482,10 +482,19 @@ VSK_EXPORT int setsockopt(int fd, int level, int optname, const void *optval,
 {
 	struct vsk_fd_entry *e;
 
+	unsigned bit;
+	int rc;
+
 	vsk_init();
-	if (!(e = vsk_fd_lookup(fd)) || !is_protocol_level(level) || !still_vsock(fd))
+	if ((e = vsk_fd_lookup(fd))) {
+		if (is_protocol_level(level) && still_vsock(fd))
+			return setsockopt_protocol(fd, e, level, optname, optval, optlen);
 		return vsk_real.setsockopt(fd, level, optname, optval, optlen);
-	return setsockopt_protocol(fd, e, level, optname, optval, optlen);
+	}
+	rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
+	if (rc == 0 && (bit = vsk_replay_bit(level, optname)))
+		vsk_fd_touch(fd, bit);
+	return rc;
 }
 
 /* ---- sends that name a destination ------------------------------------- */

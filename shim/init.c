@@ -1,6 +1,8 @@
 /* One-time set-up: real symbols, configuration, inherited sockets. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <sys/ioctl.h>
@@ -18,21 +20,41 @@ atomic_bool vsk_ready;
 static struct vsk_config config;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* Our own object's address range, found once. */
+static uintptr_t self_start, self_end;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *base)
+{
+	(void)size;
+	if ((void *)info->dlpi_addr != base)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+		if (ph->p_type == PT_LOAD && end > self_end)
+			self_end = end;
+	}
+	self_start = info->dlpi_addr;
+	return 1;
+}
+
 /* dlsym(RTLD_NEXT) could hand back our own hook if we were loaded twice or
  * linked strangely; calling it would recurse forever, so refuse it. */
 static void *resolve(const char *name)
 {
-	Dl_info ours, found;
 	void *sym = dlsym(RTLD_NEXT, name);
 
-	if (sym && dladdr((void *)vsk_init_slow, &ours) && dladdr(sym, &found) &&
-	    ours.dli_fbase == found.dli_fbase)
+	if (sym && (uintptr_t)sym >= self_start && (uintptr_t)sym < self_end)
 		return NULL;
 	return sym;
 }
 
 static void resolve_all(void)
 {
+	Dl_info self;
+
+	if (dladdr((void *)vsk_init_slow, &self))
+		dl_iterate_phdr(find_self, self.dli_fbase);
 #define R(name) *(void **)&vsk_real.name = resolve(#name)
 	R(socket); R(connect); R(bind); R(accept); R(accept4);
 	R(getsockname); R(getpeername); R(getsockopt); R(setsockopt);

@@ -88,6 +88,9 @@ struct vsk_opt_slot {
 
 struct vsk_fd_entry {
 	atomic_uint state; /* 0: not ours; else VSK_FD_OURS | flags | family */
+	/* Before the swap: which replayable options the app set on its TCP
+	 * socket (bits from swap.c), so the swap copies only those. */
+	atomic_uint touched;
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 };
 
@@ -95,8 +98,28 @@ struct vsk_fd_entry {
 #define VSK_FD_OURS 0x10u
 #define VSK_FD_CONNECTING 0x20u /* nonblocking connect not yet reported */
 
-/* Fast: NULL unless fd is one of ours. */
-struct vsk_fd_entry *vsk_fd_lookup(int fd);
+#define VSK_FD_CHUNK_BITS 10
+#define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
+#define VSK_FD_CHUNK_COUNT 1024u /* fds up to 2^20 */
+extern _Atomic(struct vsk_fd_entry *) vsk_fd_chunks[VSK_FD_CHUNK_COUNT];
+
+/* The hot path of every hook: NULL unless fd is one of ours. */
+static inline struct vsk_fd_entry *vsk_fd_lookup(int fd)
+{
+	unsigned idx = (unsigned)fd >> VSK_FD_CHUNK_BITS;
+	struct vsk_fd_entry *c, *e;
+
+	if (idx >= VSK_FD_CHUNK_COUNT) /* also catches fd < 0 */
+		return NULL;
+	c = atomic_load_explicit(&vsk_fd_chunks[idx], memory_order_acquire);
+	if (__builtin_expect(!c, 1))
+		return NULL;
+	e = &c[(unsigned)fd & (VSK_FD_CHUNK_SIZE - 1)];
+	return atomic_load_explicit(&e->state, memory_order_acquire) ? e : NULL;
+}
+/* Note that the app set a replayable option on a socket not yet ours. */
+void vsk_fd_touch(int fd, unsigned bits);
+unsigned vsk_fd_touched(int fd);
 /* Create (or reset) the entry for a new fd of ours; NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
 void vsk_fd_forget(int fd);

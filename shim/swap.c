@@ -9,29 +9,43 @@
 #include <linux/vm_sockets.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "swap.h"
 
-/* SOL_SOCKET options that mean the same on vsock and survive the swap. */
-static const int carried_sol_options[] = {
-	SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_RCVTIMEO,
-	SO_SNDTIMEO, SO_OOBINLINE, SO_RCVLOWAT, SO_PRIORITY,
+/* Options the swap carries over.  The setsockopt hook records which of
+ * these the app set while the socket was still TCP (one bit each), so a
+ * swap touches only those instead of probing all of them. */
+struct replayable {
+	int level, optname;
+	bool on_vsock; /* SOL_SOCKET: set on the vsock socket; else remembered */
 };
 
-/* Protocol options vsock refuses; their values are remembered so the app
- * reads back what it set before connect/bind. */
-static const struct {
-	int level, optname;
-} remembered_at_swap[] = {
-	{ IPPROTO_TCP, TCP_NODELAY },	   { IPPROTO_TCP, TCP_KEEPIDLE },
-	{ IPPROTO_TCP, TCP_KEEPINTVL },	   { IPPROTO_TCP, TCP_KEEPCNT },
-	{ IPPROTO_TCP, TCP_USER_TIMEOUT }, { IPPROTO_TCP, TCP_CORK },
-	{ IPPROTO_IP, IP_TOS },		   { IPPROTO_IPV6, IPV6_TCLASS },
-	{ IPPROTO_IPV6, IPV6_V6ONLY },
+static const struct replayable replayable[] = {
+	{ SOL_SOCKET, SO_REUSEADDR, true },   { SOL_SOCKET, SO_REUSEPORT, true },
+	{ SOL_SOCKET, SO_KEEPALIVE, true },   { SOL_SOCKET, SO_LINGER, true },
+	{ SOL_SOCKET, SO_RCVTIMEO, true },    { SOL_SOCKET, SO_SNDTIMEO, true },
+	{ SOL_SOCKET, SO_OOBINLINE, true },   { SOL_SOCKET, SO_RCVLOWAT, true },
+	{ SOL_SOCKET, SO_PRIORITY, true },    { SOL_SOCKET, SO_SNDBUF, true },
+	{ SOL_SOCKET, SO_RCVBUF, true },
+	{ IPPROTO_TCP, TCP_NODELAY, false },  { IPPROTO_TCP, TCP_KEEPIDLE, false },
+	{ IPPROTO_TCP, TCP_KEEPINTVL, false }, { IPPROTO_TCP, TCP_KEEPCNT, false },
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT, false }, { IPPROTO_TCP, TCP_CORK, false },
+	{ IPPROTO_IP, IP_TOS, false },        { IPPROTO_IPV6, IPV6_TCLASS, false },
+	{ IPPROTO_IPV6, IPV6_V6ONLY, false },
 };
+#define N_REPLAYABLE (sizeof(replayable) / sizeof(replayable[0]))
+
+unsigned vsk_replay_bit(int level, int optname)
+{
+	for (unsigned i = 0; i < N_REPLAYABLE; i++)
+		if (replayable[i].level == level && replayable[i].optname == optname)
+			return 1u << i;
+	return 0;
+}
 
 static int family_domain(enum vsk_app_family fam)
 {
@@ -69,33 +83,33 @@ int vsk_inet_stream_check(int fd, const struct sockaddr *sa,
 	return VSK_CHECK_OK;
 }
 
-static void carry_socket_options(int from, int to)
+static void carry_socket_options(int from, int to, unsigned touched)
 {
-	for (size_t i = 0; i < sizeof(carried_sol_options) / sizeof(int); i++) {
+	for (unsigned i = 0; i < N_REPLAYABLE; i++) {
 		unsigned char val[32];
 		socklen_t len = sizeof(val);
-		int opt = carried_sol_options[i];
+		int opt = replayable[i].optname;
 
-		if (vsk_real.getsockopt(from, SOL_SOCKET, opt, val, &len) == 0)
-			vsk_real.setsockopt(to, SOL_SOCKET, opt, val, len);
-	}
-	/* The kernel reports buffer sizes doubled; halve to set the same. */
-	static const int bufs[] = { SO_SNDBUF, SO_RCVBUF };
-	for (size_t i = 0; i < 2; i++) {
-		int v;
-		socklen_t len = sizeof(v);
-		if (vsk_real.getsockopt(from, SOL_SOCKET, bufs[i], &v, &len) == 0) {
+		if (!(touched & (1u << i)) || !replayable[i].on_vsock ||
+		    vsk_real.getsockopt(from, SOL_SOCKET, opt, val, &len) != 0)
+			continue;
+		if (opt == SO_SNDBUF || opt == SO_RCVBUF) {
+			/* The kernel reports buffer sizes doubled; halve to set the same. */
+			int v;
+			memcpy(&v, val, sizeof(v));
 			v /= 2;
-			vsk_real.setsockopt(to, SOL_SOCKET, bufs[i], &v, sizeof(v));
+			memcpy(val, &v, sizeof(v));
+		}
+		vsk_real.setsockopt(to, SOL_SOCKET, opt, val, len);
+		/* TCP's blocking connect honours SO_SNDTIMEO; vsock has its own knob. */
+		if (opt == SO_SNDTIMEO && len == sizeof(struct timeval)) {
+			struct timeval tv;
+			memcpy(&tv, val, sizeof(tv));
+			if (tv.tv_sec || tv.tv_usec)
+				vsk_real.setsockopt(to, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
+						    &tv, sizeof(tv));
 		}
 	}
-	/* TCP's blocking connect honours SO_SNDTIMEO; vsock has its own knob. */
-	struct timeval tv;
-	socklen_t len = sizeof(tv);
-	if (vsk_real.getsockopt(from, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 &&
-	    (tv.tv_sec || tv.tv_usec))
-		vsk_real.setsockopt(to, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv,
-				    sizeof(tv));
 }
 
 int vsk_new_vsock_for(int app_fd, enum vsk_app_family fam, int *err)
@@ -114,7 +128,7 @@ int vsk_new_vsock_for(int app_fd, enum vsk_app_family fam, int *err)
 		*err = vsk_map_connect_errno(*err);
 		return -1;
 	}
-	carry_socket_options(app_fd, vfd);
+	carry_socket_options(app_fd, vfd, vsk_fd_touched(app_fd));
 	if (vsk_mark_socket(vfd, fam) != 0)
 		vsk_log(VSK_LOG_DEBUG, "could not mark vsock socket: %s", strerror(errno));
 	return vfd;
@@ -124,19 +138,20 @@ int vsk_install_vsock(int vfd, int app_fd, enum vsk_app_family fam,
 		      unsigned extra_state, int *err)
 {
 	int fdflags = vsk_real.fcntl(app_fd, F_GETFD);
+	unsigned touched = vsk_fd_touched(app_fd);
 	struct vsk_opt_slot saved[VSK_OPT_SLOTS];
 	struct vsk_fd_entry *e;
 	int n = 0;
 
-	for (size_t i = 0; i < sizeof(remembered_at_swap) / sizeof(remembered_at_swap[0]) &&
-			   n < VSK_OPT_SLOTS; i++) {
+	for (unsigned i = 0; i < N_REPLAYABLE && n < VSK_OPT_SLOTS; i++) {
 		int v;
 		socklen_t len = sizeof(v);
-		if (vsk_real.getsockopt(app_fd, remembered_at_swap[i].level,
-					remembered_at_swap[i].optname, &v, &len) == 0 &&
+		if ((touched & (1u << i)) && !replayable[i].on_vsock &&
+		    vsk_real.getsockopt(app_fd, replayable[i].level,
+					replayable[i].optname, &v, &len) == 0 &&
 		    len == sizeof(v))
-			saved[n++] = (struct vsk_opt_slot){ remembered_at_swap[i].level,
-							    remembered_at_swap[i].optname, v };
+			saved[n++] = (struct vsk_opt_slot){ replayable[i].level,
+							    replayable[i].optname, v };
 	}
 
 	e = vsk_fd_claim(app_fd, fam);

@@ -20,6 +20,8 @@ int vsk_new_vsock_for(int app_fd, enum vsk_app_family fam, int *err);
 int vsk_install_vsock(int vfd, int app_fd, enum vsk_app_family fam,
 		      unsigned extra_state, int *err);
 int vsk_bind_free_port(int vfd, uint32_t cid);
+/* The bit vsk_fd_touch() records for an option the swap replays, or 0. */
+unsigned vsk_replay_bit(int level, int optname);
 /* A plain TCP socket of the app's family, to ask the kernel what TCP
  * would say about an option. */
 int vsk_throwaway_socket(enum vsk_app_family fam);
