@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim.h"
+#include "swap.h"
 
 struct vsk_real vsk_real;
 const struct vsk_config *vsk_cfg;
@@ -108,6 +108,7 @@ static void init_once_fn(void)
 	int saved = errno;
 
 	resolve_all();
+	vsk_replay_init();
 	vsk_config_load(&config, plain_getenv);
 	vsk_cfg = &config;
 	for (int i = 0; i < config.n_problems; i++)

@@ -38,13 +38,38 @@ static const struct replayable replayable[] = {
 	{ IPPROTO_IPV6, IPV6_V6ONLY, false },
 };
 #define N_REPLAYABLE (sizeof(replayable) / sizeof(replayable[0]))
+_Static_assert(N_REPLAYABLE <= 32, "one bit per replayable option");
+
+/* setsockopt's fast path asks for the bit on every call, so the table is
+ * turned once, at init, into a direct index: [level][optname] -> bit. */
+#define REPLAY_OPTNAME_MAX 72 /* above every optname in the table */
+static uint32_t replay_bits[4][REPLAY_OPTNAME_MAX];
+
+static int level_slot(int level)
+{
+	switch (level) {
+	case SOL_SOCKET: return 0;
+	case IPPROTO_TCP: return 1;
+	case IPPROTO_IP: return 2;
+	case IPPROTO_IPV6: return 3;
+	default: return -1;
+	}
+}
+
+void vsk_replay_init(void)
+{
+	for (unsigned i = 0; i < N_REPLAYABLE; i++)
+		if (replayable[i].optname < REPLAY_OPTNAME_MAX)
+			replay_bits[level_slot(replayable[i].level)][replayable[i].optname] = 1u << i;
+}
 
 unsigned vsk_replay_bit(int level, int optname)
 {
-	for (unsigned i = 0; i < N_REPLAYABLE; i++)
-		if (replayable[i].level == level && replayable[i].optname == optname)
-			return 1u << i;
-	return 0;
+	int slot = level_slot(level);
+
+	if (slot < 0 || optname < 0 || optname >= REPLAY_OPTNAME_MAX)
+		return 0;
+	return replay_bits[slot][optname];
 }
 
 static int family_domain(enum vsk_app_family fam)

@@ -22,6 +22,7 @@ int vsk_install_vsock(int vfd, int app_fd, enum vsk_app_family fam,
 int vsk_bind_free_port(int vfd, uint32_t cid);
 /* The bit vsk_fd_touch() records for an option the swap replays, or 0. */
 unsigned vsk_replay_bit(int level, int optname);
+void vsk_replay_init(void);
 /* A plain TCP socket of the app's family, to ask the kernel what TCP
  * would say about an option. */
 int vsk_throwaway_socket(enum vsk_app_family fam);

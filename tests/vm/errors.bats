@@ -6,11 +6,16 @@ load ../lib/common
 setup() { require_vm; common_setup; }
 teardown() { common_teardown; }
 
+# connect_errno HOST PORT: the errno name a shimmed python connect fails with.
+connect_errno() {
+	preload python3 -c '
+import errno, socket, sys
+try: socket.create_connection((sys.argv[1], int(sys.argv[2]))); print("connected")
+except OSError as e: print(errno.errorcode[e.errno])' "$@"
+}
+
 @test "connect to a CID that does not exist: EHOSTUNREACH, and curl says so" {
-	run preload python3 -c '
-import errno, socket
-try: socket.create_connection(("vsock-9.local", 80))
-except OSError as e: print(errno.errorcode[e.errno])'
+	run connect_errno vsock-9.local 80
 	[ "$output" = "EHOSTUNREACH" ]
 	run "$VSOCKIFY" curl -sS -v http://vsock-9.local:8080/
 	[ "$status" -eq 7 ]
@@ -18,10 +23,7 @@ except OSError as e: print(errno.errorcode[e.errno])'
 }
 
 @test "connect to a closed port: ECONNREFUSED, and curl says so" {
-	run preload python3 -c '
-import errno, socket
-try: socket.create_connection(("vsock-1.local", 8999))
-except OSError as e: print(errno.errorcode[e.errno])'
+	run connect_errno vsock-1.local 8999
 	[ "$output" = "ECONNREFUSED" ]
 	run "$VSOCKIFY" curl -sS -v http://vsock-1.local:8999/
 	[ "$status" -eq 7 ]

@@ -44,7 +44,8 @@ c, a = s.accept(); c.sendall(repr(a).encode()); c.close()'
 	run socat -T 30 - VSOCK-CONNECT:1:8091 </dev/null
 	[[ $output == *"('127.128.0.1', "* ]]
 	for _ in $(seq 300); do kill -0 "$(<"$TEST_TMP/srv.pid")" 2>/dev/null || break; sleep 0.1; done
-	wait "$(<"$TEST_TMP/srv.pid")" || status=$?
+	local server_rc=0
+	wait "$(<"$TEST_TMP/srv.pid")" || server_rc=$?
 	cat "$TEST_TMP/srv.log"
-	[ "${status:-0}" -eq 0 ]
+	[ "$server_rc" -eq 0 ]
 }
