@@ -39,7 +39,7 @@ static struct vsk_fd_entry *chunk_for(int fd, bool create)
 	return c;
 }
 
-void vsk_fd_touch(int fd, unsigned bits)
+void vsk_fd_touch_slow(int fd, unsigned bits)
 {
 	struct vsk_fd_entry *c = chunk_for(fd, true);
 

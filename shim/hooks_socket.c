@@ -486,15 +486,15 @@ VSK_EXPORT int setsockopt(int fd, int level, int optname, const void *optval,
 	int rc;
 
 	vsk_init();
-	if ((e = vsk_fd_lookup(fd))) {
-		if (is_protocol_level(level) && still_vsock(fd))
-			return setsockopt_protocol(fd, e, level, optname, optval, optlen);
-		return vsk_real.setsockopt(fd, level, optname, optval, optlen);
+	if (__builtin_expect(!(e = vsk_fd_lookup(fd)), 1)) {
+		rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
+		if (rc == 0 && (bit = vsk_replay_bit(level, optname)))
+			vsk_fd_touch(fd, bit);
+		return rc;
 	}
-	rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
-	if (rc == 0 && (bit = vsk_replay_bit(level, optname)))
-		vsk_fd_touch(fd, bit);
-	return rc;
+	if (is_protocol_level(level) && still_vsock(fd))
+		return setsockopt_protocol(fd, e, level, optname, optval, optlen);
+	return vsk_real.setsockopt(fd, level, optname, optval, optlen);
 }
 
 /* ---- sends that name a destination ------------------------------------- */

@@ -117,8 +117,26 @@ static inline struct vsk_fd_entry *vsk_fd_lookup(int fd)
 	e = &c[(unsigned)fd & (VSK_FD_CHUNK_SIZE - 1)];
 	return atomic_load_explicit(&e->state, memory_order_acquire) ? e : NULL;
 }
-/* Note that the app set a replayable option on a socket not yet ours. */
-void vsk_fd_touch(int fd, unsigned bits);
+void vsk_fd_touch_slow(int fd, unsigned bits);
+
+/* Note that the app set a replayable option on a socket not yet ours.  On
+ * setsockopt's fast path: a load, and a locked op only the first time. */
+static inline void vsk_fd_touch(int fd, unsigned bits)
+{
+	unsigned idx = (unsigned)fd >> VSK_FD_CHUNK_BITS;
+	struct vsk_fd_entry *c, *e;
+
+	if (idx >= VSK_FD_CHUNK_COUNT)
+		return;
+	c = atomic_load_explicit(&vsk_fd_chunks[idx], memory_order_acquire);
+	if (__builtin_expect(!c, 0)) {
+		vsk_fd_touch_slow(fd, bits);
+		return;
+	}
+	e = &c[(unsigned)fd & (VSK_FD_CHUNK_SIZE - 1)];
+	if ((atomic_load_explicit(&e->touched, memory_order_relaxed) & bits) != bits)
+		atomic_fetch_or_explicit(&e->touched, bits, memory_order_relaxed);
+}
 unsigned vsk_fd_touched(int fd);
 /* Create (or reset) the entry for a new fd of ours; NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
