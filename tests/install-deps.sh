@@ -9,7 +9,8 @@ declare -A want=(
 	[cc]=gcc [make]=make [qemu-system-x86_64]=qemu-system-x86
 	[cpio]=cpio [socat]=socat [bats]=bats
 	[curl]=curl [ssh]=openssh-client [sshd]=openssh-server [python3]=python3
-	[strace]=strace [valgrind]=valgrind [modinfo]=kmod [ss]=iproute2
+	[strace]=strace [valgrind]=valgrind
+	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
 )
 declare -A path_of=([sshd]=/usr/sbin/sshd)
 
