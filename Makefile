@@ -19,7 +19,8 @@ SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c \
 HEADERS    := $(wildcard shim/*.h shim/core/*.h)
 HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind
+.PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
+        fuzz stress tsan
 
 all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS)
 
@@ -69,6 +70,18 @@ bench: deps all
 
 valgrind: deps all
 	@tests/vm/run-in-vm.sh -- bats --tap tests/vm/valgrind.bats
+
+# ---- fuzzing (tests/fuzz/; libFuzzer, host, under the no-vsock filter) ----
+FUZZ_SECONDS ?= 60
+fuzz: deps all
+	@build/helpers/novsock tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+# ---- stress (tests/stress/; in the VM) ------------------------------------
+stress: deps all
+	@tests/vm/run-in-vm.sh -- tests/stress/run.sh --full
+
+tsan: deps all
+	@tests/vm/run-in-vm.sh -- tests/stress/run.sh --full --tsan
 
 install: $(B)/libvsockify.so $(B)/vsockify
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)

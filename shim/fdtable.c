@@ -3,10 +3,20 @@
  * A two-level table indexed by fd number: the fast path for a socket that
  * is not ours is two loads and no lock.  Chunks are published with a
  * compare-and-swap and never freed, so a reader can never see freed
- * memory and fork() copies a consistent table without any lock to reset. */
+ * memory and fork() copies a consistent table.
+ *
+ * Changes to an entry happen under a per-number lock (striped), together
+ * with the one syscall that must be atomic with them: the swap's dup3.
+ * close/dup2/close_range bump the number's generation under the same lock
+ * before the kernel frees the number, which is how a swap knows the socket
+ * it checked is still there (docs/design.md, "The swap and other threads"). */
+#include <linux/futex.h>
 #include <linux/vm_sockets.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -39,84 +49,333 @@ static struct vsk_fd_entry *chunk_for(int fd, bool create)
 	return c;
 }
 
+static struct vsk_fd_entry *entry_for(int fd, bool create)
+{
+	struct vsk_fd_entry *c = chunk_for(fd, create);
+
+	return c ? &c[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
+/* ---- per-number locks ----------------------------------------------------
+ * A lock word holds its owner's id (so a signal handler on the owning
+ * thread is let through instead of deadlocking) and a "waiters" bit for the
+ * futex.  Stripes: fds 1024 apart share a lock, which costs only a rare
+ * wait, never correctness. */
+#define STRIPES 1024u
+#define WAITERS 0x80000000u
+
+static atomic_uint lock_words[STRIPES];
+static atomic_uint next_thread_id;
+static __thread unsigned thread_id;
+
+static unsigned my_id(void)
+{
+	if (!thread_id)
+		thread_id = (atomic_fetch_add(&next_thread_id, 1) % (WAITERS - 1)) + 1;
+	return thread_id;
+}
+
+static void futex_wait(atomic_uint *w, unsigned val)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static bool lock_stripe(unsigned s, bool wait)
+{
+	atomic_uint *w = &lock_words[s];
+	unsigned me = my_id(), cur = 0;
+
+	if (atomic_compare_exchange_strong(w, &cur, me))
+		return true;
+	if ((cur & ~WAITERS) == me || !wait)
+		return false;
+	for (;;) {
+		cur = atomic_load(w);
+		if (cur == 0) {
+			/* Take it with the waiters bit: others may still sleep. */
+			if (atomic_compare_exchange_weak(w, &cur, me | WAITERS))
+				return true;
+			continue;
+		}
+		if (!(cur & WAITERS) && !atomic_compare_exchange_weak(w, &cur, cur | WAITERS))
+			continue;
+		futex_wait(w, cur | WAITERS);
+	}
+}
+
+static void unlock_stripe(unsigned s)
+{
+	if (atomic_exchange(&lock_words[s], 0) & WAITERS)
+		futex_wake(&lock_words[s]);
+}
+
+bool vsk_fd_lock(int fd)
+{
+	return lock_stripe((unsigned)fd % STRIPES, true);
+}
+
+void vsk_fd_unlock(int fd, bool locked)
+{
+	if (locked)
+		unlock_stripe((unsigned)fd % STRIPES);
+}
+
+/* In a fork child only the forking thread exists: locks other threads
+ * held are free now. */
+void vsk_fd_locks_reset_after_fork(void)
+{
+	for (unsigned s = 0; s < STRIPES; s++)
+		atomic_store(&lock_words[s], 0);
+}
+
+/* ---- entries ------------------------------------------------------------- */
+
 void vsk_fd_touch_slow(int fd, unsigned bits)
 {
-	struct vsk_fd_entry *c = chunk_for(fd, true);
+	struct vsk_fd_entry *e = entry_for(fd, true);
 
-	if (c)
-		atomic_fetch_or_explicit(&c[(unsigned)fd & (CHUNK_SIZE - 1)].touched, bits,
-					 memory_order_relaxed);
+	if (e)
+		atomic_fetch_or_explicit(&e->touched, bits, memory_order_relaxed);
 }
 
 unsigned vsk_fd_touched(int fd)
 {
-	struct vsk_fd_entry *c = chunk_for(fd, false);
+	struct vsk_fd_entry *e = entry_for(fd, false);
 
-	return c ? atomic_load_explicit(&c[(unsigned)fd & (CHUNK_SIZE - 1)].touched,
-					memory_order_relaxed)
-		 : 0;
+	return e ? atomic_load_explicit(&e->touched, memory_order_relaxed) : 0;
 }
 
-struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
+long long vsk_fd_gen(int fd)
 {
-	struct vsk_fd_entry *c = chunk_for(fd, true);
-	struct vsk_fd_entry *e;
+	bool locked = vsk_fd_lock(fd);
+	struct vsk_fd_entry *e = entry_for(fd, true);
+	long long gen = e ? (long long)atomic_load(&e->gen) : -1;
 
-	if (!c)
-		return NULL;
-	e = &c[(unsigned)fd & (CHUNK_SIZE - 1)];
-	for (int i = 0; i < VSK_OPT_SLOTS; i++)
-		e->opts[i].level = -1;
-	atomic_store_explicit(&e->state, VSK_FD_OURS | (unsigned)fam,
-			      memory_order_release);
-	return e;
+	vsk_fd_unlock(fd, locked);
+	return gen;
 }
 
-void vsk_fd_forget(int fd)
+static void clear_locked(struct vsk_fd_entry *e)
 {
-	struct vsk_fd_entry *c = chunk_for(fd, false);
+	atomic_fetch_add(&e->gen, 1);
+	atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->state, 0, memory_order_release);
+}
 
-	if (c) {
-		struct vsk_fd_entry *e = &c[(unsigned)fd & (CHUNK_SIZE - 1)];
-		atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->state, 0, memory_order_release);
+void vsk_fd_release(int fd)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	bool locked;
+
+	if (!e)
+		return; /* no swap can be running on it: a swap creates the entry first */
+	locked = vsk_fd_lock(fd);
+	clear_locked(e);
+	vsk_fd_unlock(fd, locked);
+}
+
+/* Every stripe the range touches, all at once.  Waiting while holding some
+ * could deadlock with a signal handler on another thread, so back off and
+ * retry instead. */
+void vsk_fd_release_range(unsigned first, unsigned last)
+{
+	unsigned n = last - first >= STRIPES ? STRIPES : last - first + 1;
+	bool held[STRIPES];
+	unsigned got;
+
+	for (;;) {
+		for (got = 0; got < n; got++) {
+			unsigned s = (first + got) % STRIPES;
+			held[got] = lock_stripe(s, false);
+			if (!held[got] && (atomic_load(&lock_words[s]) & ~WAITERS) != my_id())
+				break;
+		}
+		if (got == n)
+			break;
+		while (got--)
+			if (held[got])
+				unlock_stripe((first + got) % STRIPES);
+		sched_yield();
 	}
-}
-
-void vsk_fd_forget_range(unsigned first, unsigned last)
-{
 	for (unsigned idx = first >> CHUNK_BITS; idx < CHUNK_COUNT && idx <= last >> CHUNK_BITS; idx++) {
 		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
 		if (!c)
 			continue;
 		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
 			unsigned fd = (idx << CHUNK_BITS) | i;
-			if (fd >= first && fd <= last) {
-				atomic_store_explicit(&c[i].touched, 0, memory_order_relaxed);
-				atomic_store_explicit(&c[i].state, 0, memory_order_release);
-			}
+			if (fd >= first && fd <= last)
+				clear_locked(&c[i]);
 		}
 	}
+	for (got = 0; got < n; got++)
+		if (held[got])
+			unlock_stripe((first + got) % STRIPES);
+}
+
+static void claim_locked(struct vsk_fd_entry *e, unsigned state)
+{
+	for (int i = 0; i < VSK_OPT_SLOTS; i++)
+		e->opts[i].level = -1;
+	atomic_store_explicit(&e->state, state, memory_order_release);
+}
+
+int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags,
+		   const struct vsk_opt_slot *opts, int nopts)
+{
+	struct vsk_fd_entry *e = entry_for(fd, true);
+	bool locked;
+	int err = 0;
+
+	if (!e)
+		return EMFILE;
+	locked = vsk_fd_lock(fd);
+	if ((long long)atomic_load(&e->gen) != gen) {
+		/* Closed or replaced since the check: whatever holds the number
+		 * now is not the socket we checked, and must not be touched. */
+		err = EBADF;
+	} else {
+		/* Claimed before the dup3: a lock-free reader that sees "ours"
+		 * but a TCP socket waits for this lock before it concludes the
+		 * entry is stale, and by then the number holds our socket. */
+		claim_locked(e, state);
+		memcpy(e->opts, opts, (size_t)nopts * sizeof(*opts));
+		if (vsk_real.dup3(vfd, fd, dup_flags) < 0) {
+			err = errno;
+			atomic_store_explicit(&e->state, 0, memory_order_release);
+		}
+	}
+	vsk_fd_unlock(fd, locked);
+	return err;
+}
+
+struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
+{
+	struct vsk_fd_entry *e = entry_for(fd, true);
+	bool locked;
+
+	if (!e)
+		return NULL;
+	locked = vsk_fd_lock(fd);
+	claim_locked(e, VSK_FD_OURS | (unsigned)fam);
+	vsk_fd_unlock(fd, locked);
+	return e;
 }
 
 void vsk_fd_copy(int from, int to)
 {
-	struct vsk_fd_entry *src = vsk_fd_lookup(from), *dst;
+	struct vsk_fd_entry *src = entry_for(from, false), *dst;
+	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
+	unsigned state = 0, touched = 0;
+	bool locked;
 
-	if (!src) {
-		unsigned touched = vsk_fd_touched(from);
-		vsk_fd_forget(to);
-		if (touched) /* a dup shares the socket, so its options too */
-			vsk_fd_touch(to, touched);
+	if (src) {
+		locked = vsk_fd_lock(from);
+		state = atomic_load(&src->state);
+		touched = atomic_load(&src->touched);
+		memcpy(opts, src->opts, sizeof(opts));
+		vsk_fd_unlock(from, locked);
+	}
+	dst = entry_for(to, state || touched);
+	if (!dst)
 		return;
+	locked = vsk_fd_lock(to);
+	if (state)
+		memcpy(dst->opts, opts, sizeof(opts));
+	/* A dup shares the socket, so its options too. */
+	atomic_store_explicit(&dst->touched, touched, memory_order_relaxed);
+	atomic_store_explicit(&dst->state, state, memory_order_release);
+	vsk_fd_unlock(to, locked);
+}
+
+bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd))
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	bool locked, dropped = false;
+
+	if (!e)
+		return false;
+	locked = vsk_fd_lock(fd);
+	if (atomic_load(&e->state) && !is_vsock(fd)) {
+		atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
+		atomic_store_explicit(&e->state, 0, memory_order_release);
+		dropped = true;
 	}
-	dst = vsk_fd_claim(to, vsk_fd_family(src));
-	if (dst) {
-		memcpy(dst->opts, src->opts, sizeof(dst->opts));
-		atomic_store_explicit(&dst->state,
-				      atomic_load_explicit(&src->state, memory_order_relaxed),
-				      memory_order_release);
+	vsk_fd_unlock(fd, locked);
+	return dropped;
+}
+
+struct vsk_fd_entry *vsk_fd_adopt(int fd)
+{
+	struct vsk_fd_entry *e;
+	enum vsk_app_family fam = vsk_read_mark(fd);
+	bool locked;
+
+	if (!fam || !(e = entry_for(fd, true)))
+		return NULL;
+	locked = vsk_fd_lock(fd);
+	if (!atomic_load(&e->state) && vsk_read_mark(fd) == fam)
+		claim_locked(e, VSK_FD_OURS | (unsigned)fam);
+	vsk_fd_unlock(fd, locked);
+	return atomic_load(&e->state) ? e : NULL;
+}
+
+static struct vsk_opt_slot *find_slot(struct vsk_fd_entry *e, int level,
+				      int optname, bool create)
+{
+	struct vsk_opt_slot *free_slot = NULL;
+
+	for (int i = 0; i < VSK_OPT_SLOTS; i++) {
+		if (e->opts[i].level == level && e->opts[i].optname == optname)
+			return &e->opts[i];
+		if (e->opts[i].level == -1 && !free_slot)
+			free_slot = &e->opts[i];
 	}
+	return create ? free_slot : NULL;
+}
+
+int vsk_fd_opt_get(int fd, int level, int optname, void *val, uint32_t *len)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	struct vsk_opt_slot *slot;
+	bool locked;
+	int rc = -1;
+
+	if (!e)
+		return -1;
+	locked = vsk_fd_lock(fd);
+	if ((slot = find_slot(e, level, optname, false))) {
+		*len = slot->len;
+		memcpy(val, slot->value, slot->len);
+		rc = 0;
+	}
+	vsk_fd_unlock(fd, locked);
+	return rc;
+}
+
+int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	struct vsk_opt_slot *slot;
+	bool locked;
+	int rc = -1;
+
+	if (!e || len > VSK_OPT_VALUE_MAX)
+		return -1;
+	locked = vsk_fd_lock(fd);
+	if ((slot = find_slot(e, level, optname, true))) {
+		slot->level = level;
+		slot->optname = optname;
+		slot->len = len;
+		memcpy(slot->value, val, len);
+		rc = 0;
+	}
+	vsk_fd_unlock(fd, locked);
+	return rc;
 }
 
 int vsk_mark_socket(int fd, enum vsk_app_family fam)
@@ -127,19 +386,15 @@ int vsk_mark_socket(int fd, enum vsk_app_family fam)
 				   &mark, sizeof(mark));
 }
 
+/* The mark alone: only a vsock socket answers this option. */
 enum vsk_app_family vsk_read_mark(int fd)
 {
 	unsigned long long mark = 0;
-	socklen_t len = sizeof(int);
-	int domain = 0;
+	socklen_t len = sizeof(mark);
 
-	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
-	    domain != AF_VSOCK)
-		return 0;
-	len = sizeof(mark);
 	if (vsk_real.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
 				&len) != 0 ||
-	    (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
+	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
 		return 0;
 	switch (mark & 0xff) {
 	case VSK_APP_INET4: return VSK_APP_INET4;

@@ -1,5 +1,8 @@
 /* Interposers that keep the table of our fds in step with the kernel's fd
- * table: close, dup and friends. */
+ * table: close, dup and friends.  A number is forgotten (and its generation
+ * bumped) *before* the kernel frees it, so another thread that gets the
+ * number back never finds it marked ours, and a swap in flight on it
+ * stands down (docs/design.md). */
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <stdarg.h>
@@ -10,23 +13,21 @@
 VSK_EXPORT int close(int fd)
 {
 	vsk_init();
-	/* Forget first: once the kernel frees the number another thread may
-	 * get it for a socket we must not translate. */
-	vsk_fd_forget(fd);
+	vsk_fd_release(fd);
 	return vsk_real.close(fd);
 }
 
 VSK_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	int rc;
-
 	vsk_init();
 	if (!vsk_real.close_range)
 		return vsk_fail(ENOSYS);
-	rc = vsk_real.close_range(first, last, flags);
-	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
-		vsk_fd_forget_range(first, last);
-	return rc;
+	/* Calls the kernel refuses change nothing here either. */
+	if (first > last || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
+		return vsk_real.close_range(first, last, flags);
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		vsk_fd_release_range(first, last);
+	return vsk_real.close_range(first, last, flags);
 }
 
 VSK_EXPORT int dup(int fd)
@@ -40,11 +41,23 @@ VSK_EXPORT int dup(int fd)
 	return nfd;
 }
 
+/* dup2/dup3 close whatever "to" held.  If it is ours, make sure the call
+ * can succeed first: a dup2 from a bad fd leaves "to" as it was. */
+static void before_replacing(int from, int to)
+{
+	if (from == to)
+		return;
+	if (vsk_fd_lookup(to) && vsk_real.fcntl(from, F_GETFD) < 0)
+		return;
+	vsk_fd_release(to);
+}
+
 VSK_EXPORT int dup2(int from, int to)
 {
 	int rc;
 
 	vsk_init();
+	before_replacing(from, to);
 	rc = vsk_real.dup2(from, to);
 	if (rc >= 0 && from != to)
 		vsk_fd_copy(from, to);
@@ -56,6 +69,7 @@ VSK_EXPORT int dup3(int from, int to, int flags)
 	int rc;
 
 	vsk_init();
+	before_replacing(from, to);
 	rc = vsk_real.dup3(from, to, flags);
 	if (rc >= 0)
 		vsk_fd_copy(from, to);

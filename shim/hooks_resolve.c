@@ -9,12 +9,20 @@
 
 #include "shim.h"
 
-/* Lower-case, no trailing dot: the name we report as canonical. */
-static void canonical_name(const char *name, char *out, size_t outlen)
+/* The canonical form of a name we parsed: lower case, no trailing dot,
+ * and CIDs in plain decimal ("vsock-3.local" for "VSOCK-0003.local."), so
+ * it is never longer than VSK_NAME_MAX. */
+static void canonical_name(const char *name, uint32_t cid, char *out, size_t outlen)
 {
 	size_t i = 0;
+	const char *label = name + sizeof("vsock-") - 1;
 
-	for (; name[i] && i + 1 < outlen; i++)
+	if (*label >= '0' && *label <= '9') {
+		if (vsk_format_name(cid, out, outlen) < 0 && outlen)
+			out[0] = '\0';
+		return;
+	}
+	for (; name[i] && i + 1 < outlen; i++) /* a keyword: short */
 		out[i] = (char)tolower((unsigned char)name[i]);
 	if (i > 0 && out[i - 1] == '.')
 		i--;
@@ -96,11 +104,19 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 			"IPv4 fake range; ask for AF_INET6 or AF_UNSPEC", node, cid);
 		return EAI_ADDRFAMILY;
 	}
-	/* Address configuration is irrelevant to vsock.  Stream only: vsock
-	 * has no datagrams, and one result per family means one dial. */
+	/* Stream only: vsock has no datagrams (the docs promise TCP answers
+	 * only), and one result per family means one dial. */
+	if ((h.ai_socktype != 0 && h.ai_socktype != SOCK_STREAM) ||
+	    (h.ai_protocol != 0 && h.ai_protocol != IPPROTO_TCP &&
+	     h.ai_protocol != IPPROTO_MPTCP)) {
+		vsk_log(VSK_LOG_WARN, "getaddrinfo(\"%.80s\"): vsock carries only "
+			"SOCK_STREAM/TCP (asked for socktype %d, protocol %d)", node,
+			h.ai_socktype, h.ai_protocol);
+		return EAI_SOCKTYPE;
+	}
+	h.ai_socktype = SOCK_STREAM;
+	/* Address configuration is irrelevant to vsock. */
 	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL)) | AI_NUMERICHOST;
-	if (h.ai_socktype == 0 && h.ai_protocol == 0)
-		h.ai_socktype = SOCK_STREAM;
 #ifdef __GLIBC__
 	h.ai_flags &= ~AI_CANONNAME; /* set below with our name */
 #endif
@@ -120,8 +136,8 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 	}
 	/* glibc frees ai_canonname separately with free(). */
 	if (hints && (hints->ai_flags & AI_CANONNAME)) {
-		char canon[256];
-		canonical_name(node, canon, sizeof(canon));
+		char canon[VSK_NAME_MAX];
+		canonical_name(node, cid, canon, sizeof(canon));
 		free((*res)->ai_canonname);
 		if (!((*res)->ai_canonname = strdup(canon))) {
 			freeaddrinfo(*res);
@@ -173,7 +189,7 @@ static int forward_lookup(const char *name, uint32_t cid, int af,
 			  struct hostent **result, int *herr)
 {
 	unsigned char raw[16];
-	char canon[256];
+	char canon[VSK_NAME_MAX];
 
 	*result = NULL;
 	if (af != AF_INET && af != AF_INET6) {
@@ -185,7 +201,7 @@ static int forward_lookup(const char *name, uint32_t cid, int af,
 		return 0;
 	}
 	fake_raw(af, cid, raw);
-	canonical_name(name, canon, sizeof(canon));
+	canonical_name(name, cid, canon, sizeof(canon));
 	if (fill_hostent(he, buf, buflen, canon, af, raw) != 0) {
 		*herr = NETDB_INTERNAL;
 		return ERANGE;

@@ -1,18 +1,25 @@
 /* Interposers for the socket calls that create, connect and describe our
  * sockets.  Each decides "is this ours?" first and otherwise calls libc
  * with the caller's own arguments. */
+#include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "swap.h"
 
 /* Where a connect/bind address leads on vsock.  Today only fake addresses;
- * a rules table for hard-coded IP:port pairs plugs in here. */
+ * a rules table for hard-coded IP:port pairs plugs in here.  An address
+ * length the kernel would refuse is never ours: the kernel says EINVAL. */
 static enum vsk_decode_result route_for(const struct sockaddr *sa, socklen_t len,
 					struct vsk_target *t)
 {
+	if (len > sizeof(struct sockaddr_storage))
+		return VSK_ADDR_NOT_OURS;
 	return vsk_decode_sockaddr(&vsk_cfg->net, sa, len, t);
 }
 
@@ -37,82 +44,211 @@ static struct sockaddr_vm vsock_addr(uint32_t cid, uint32_t port)
 	return vm;
 }
 
+static bool is_vsock(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	return vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+	       domain == AF_VSOCK;
+}
+
+static void set_flags(struct vsk_fd_entry *e, unsigned set, unsigned clear)
+{
+	unsigned old = atomic_load(&e->state);
+
+	while (old && !atomic_compare_exchange_weak(&e->state, &old, (old & ~clear) | set))
+		;
+}
+
 enum { SWAP_GO = 1, SWAP_PASS = 0, SWAP_REFUSED = -1 };
 
 /* The common start of a connect or bind to one of our addresses: is this a
  * TCP socket vsock can stand in for, and does the address name a CID? */
 static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
-		    enum vsk_decode_result route, const char *what,
-		    int invalid_errno, enum vsk_app_family *fam)
+		    enum vsk_decode_result route, bool for_bind, struct vsk_swap *sw)
 {
+	const char *what = for_bind ? "bind to" : "connect to";
 	char buf[80];
+	int rc = vsk_swap_check(fd, sa, for_bind, sw);
 
-	switch (vsk_inet_stream_check(fd, sa, fam)) {
+	switch (rc) {
+	case VSK_CHECK_OK:
+		break;
 	case VSK_CHECK_NOT_INET:
 		return SWAP_PASS;
 	case VSK_CHECK_NOT_STREAM:
 		log_refused_type(what, sa, len);
 		return vsk_fail(EPROTOTYPE);
+	default:
+		vsk_log(VSK_LOG_INFO, "%s %s: fd %d is already in use: %s", what,
+			vsk_addr_str(sa, len, buf, sizeof(buf)), fd, strerror(-rc));
+		return vsk_fail(-rc);
 	}
 	if (route == VSK_ADDR_INVALID) {
 		vsk_log(VSK_LOG_WARN, "%s %s: address names no vsock CID", what,
 			vsk_addr_str(sa, len, buf, sizeof(buf)));
-		return vsk_fail(invalid_errno);
+		return vsk_fail(for_bind ? EADDRNOTAVAIL : EHOSTUNREACH);
 	}
 	return SWAP_GO;
+}
+
+/* Connect a fresh vsock socket to vm and put it on sw->fd.  Like TCP, a
+ * blocking connect interrupted by a signal (or out of SO_SNDTIMEO) goes on
+ * in the kernel: the socket is installed as connecting and the app learns
+ * the result from poll + SO_ERROR or another connect. */
+static int swap_and_connect(struct vsk_swap *sw, const struct sockaddr_vm *vm,
+			    const struct sockaddr *sa, socklen_t len)
+{
+	bool app_nonblock = sw->status_flags >= 0 && (sw->status_flags & O_NONBLOCK);
+	char buf[80];
+	int vfd, err;
+
+	vfd = vsk_swap_new_socket(sw, true, &err);
+	if (vfd < 0)
+		return vsk_fail(err);
+	err = vsk_real.connect(vfd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
+	if (err == EINPROGRESS && !app_nonblock)
+		err = vsk_wait_connect(vfd, sw->sndtimeo_ms);
+
+	if (err == 0 || err == EINPROGRESS || err == EINTR) {
+		int ierr = vsk_swap_install(sw, vfd, err ? VSK_FD_CONNECTING : 0);
+		if (ierr)
+			return vsk_fail(ierr);
+		vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> vsock:%u:%u%s", sw->fd,
+			vsk_addr_str(sa, len, buf, sizeof(buf)), vm->svm_cid, vm->svm_port,
+			err ? " (in progress)" : "");
+		return err ? vsk_fail(err) : 0;
+	}
+	vsk_real.close(vfd);
+	vsk_log(VSK_LOG_INFO, "connect to vsock:%u:%u failed: %s", vm->svm_cid,
+		vm->svm_port, strerror(err));
+	return vsk_fail(vsk_map_connect_errno(err));
 }
 
 static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
 			enum vsk_decode_result route, const struct vsk_target *t)
 {
-	enum vsk_app_family fam;
+	struct vsk_swap sw;
 	struct sockaddr_vm vm;
-	char buf[80];
-	int vfd, rc, err;
+	int rc;
 
-	if ((rc = vet_swap(fd, sa, len, route, "connect to", EHOSTUNREACH, &fam)) != SWAP_GO)
+	if ((rc = vet_swap(fd, sa, len, route, false, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.connect(fd, sa, len) : -1;
-	vfd = vsk_new_vsock_for(fd, fam, &err);
-	if (vfd < 0)
-		return vsk_fail(err);
 	vm = vsock_addr(vsk_connect_cid(t->cid), t->port);
-	rc = vsk_real.connect(vfd, (struct sockaddr *)&vm, sizeof(vm));
-	err = rc == 0 ? 0 : errno;
-
-	if (rc == 0 || err == EINPROGRESS || err == EINTR) {
-		unsigned pending = rc == 0 ? 0 : VSK_FD_CONNECTING;
-		int ierr;
-		if (vsk_install_vsock(vfd, fd, fam, pending, &ierr) != 0) {
-			vsk_real.close(vfd);
-			return vsk_fail(ierr);
-		}
-		vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> vsock:%u:%u%s", fd,
-			vsk_addr_str(sa, len, buf, sizeof(buf)), vm.svm_cid,
-			vm.svm_port, rc == 0 ? "" : " (in progress)");
-		return rc == 0 ? 0 : vsk_fail(err);
-	}
-	vsk_real.close(vfd);
-	vsk_log(VSK_LOG_INFO, "connect to vsock:%u:%u failed: %s", vm.svm_cid,
-		vm.svm_port, strerror(err));
-	return vsk_fail(vsk_map_connect_errno(err));
+	return swap_and_connect(&sw, &vm, sa, len);
 }
 
-/* A second connect on a swapped socket (polling a nonblocking connect,
- * EISCONN checks) goes to the vsock socket with the translated address. */
+/* Put a fresh, unconnected vsock socket (same options) on one of ours:
+ * TCP's disconnect, and the way back from a failed connect. */
+static int replace_with_fresh(int fd, unsigned state)
+{
+	struct vsk_swap sw;
+	int vfd, err, rc;
+
+	if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
+		return vsk_fail(-rc);
+	vfd = vsk_swap_new_socket(&sw, false, &err);
+	if (vfd < 0)
+		return vsk_fail(err);
+	err = vsk_swap_install(&sw, vfd, state);
+	return err ? vsk_fail(err) : 0;
+}
+
+/* A connect on a socket whose connect is running: what TCP would say. */
+static int connect_progress(int fd, struct vsk_fd_entry *e)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct sockaddr_vm peer;
+	socklen_t plen = sizeof(peer);
+	int err = 0, fl;
+	socklen_t elen = sizeof(err);
+
+	if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) {
+		set_flags(e, 0, VSK_FD_CONNECTING);
+		return 0; /* TCP's first connect after completion says 0 */
+	}
+	if (poll(&p, 1, 0) < 0)
+		return -1;
+	if (!(p.revents & (POLLERR | POLLNVAL))) {
+		fl = vsk_real.fcntl(fd, F_GETFL);
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			return vsk_fail(EALREADY);
+		/* Blocking: wait, as TCP's blocking connect does. */
+		err = vsk_wait_connect(fd, -1);
+		if (err == 0) {
+			set_flags(e, 0, VSK_FD_CONNECTING);
+			return 0;
+		}
+		if (err == EINTR || err == EINPROGRESS)
+			return vsk_fail(err);
+	} else if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) {
+		return -1;
+	}
+	set_flags(e, VSK_FD_DEAD, VSK_FD_CONNECTING);
+	return vsk_fail(err ? vsk_map_connect_errno(err) : ECONNABORTED);
+}
+
+/* Initiate a connect on one of ours in place (bound first, then
+ * connected); briefly non-blocking so a signal cannot cancel it. */
+static int connect_in_place(int fd, struct vsk_fd_entry *e, const struct sockaddr_vm *vm)
+{
+	int fl = vsk_real.fcntl(fd, F_GETFL), err;
+	bool blocking = fl >= 0 && !(fl & O_NONBLOCK);
+
+	if (blocking)
+		vsk_real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	err = vsk_real.connect(fd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
+	if (blocking)
+		vsk_real.fcntl(fd, F_SETFL, fl);
+	if (err == EINPROGRESS && blocking)
+		err = vsk_wait_connect(fd, -1);
+	if (err == EINPROGRESS || err == EINTR) {
+		set_flags(e, VSK_FD_CONNECTING, 0);
+		return vsk_fail(err);
+	}
+	if (err && err != EISCONN && err != EALREADY)
+		set_flags(e, VSK_FD_DEAD, 0);
+	return err ? vsk_fail(vsk_map_connect_errno(err)) : 0;
+}
+
+/* A connect on a socket that is already ours. */
 static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *sa,
 			socklen_t len)
 {
 	struct vsk_target t;
-	struct sockaddr_vm vm;
-	int rc;
+	struct sockaddr_vm vm, peer;
+	socklen_t plen = sizeof(peer);
+	unsigned state;
 
-	if (route_for(sa, len, &t) != VSK_ADDR_OK)
-		return vsk_real.connect(fd, sa, len);
+	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage))
+		return vsk_real.connect(fd, sa, len); /* the kernel's own error */
+	if (sa->sa_family == AF_UNSPEC) /* TCP: disconnect, ready to connect again */
+		return replace_with_fresh(fd, VSK_FD_DEAD);
+	state = atomic_load(&e->state);
+	if (state & VSK_FD_ABORTED) {
+		set_flags(e, 0, VSK_FD_ABORTED);
+		return vsk_fail(ECONNABORTED);
+	}
+	if (state & VSK_FD_CONNECTING)
+		return connect_progress(fd, e);
+	if (route_for(sa, len, &t) != VSK_ADDR_OK) {
+		/* vsock cannot reach a real address; say what TCP would. */
+		if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+			return vsk_fail(EISCONN);
+		return vsk_fail(state & VSK_FD_DEAD ? ECONNREFUSED : EAFNOSUPPORT);
+	}
 	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
-	rc = vsk_real.connect(fd, (struct sockaddr *)&vm, sizeof(vm));
-	if (rc == 0 || errno == EISCONN)
-		atomic_fetch_and(&e->state, ~VSK_FD_CONNECTING);
-	return rc == 0 ? 0 : vsk_fail(vsk_map_connect_errno(errno));
+	if (state & VSK_FD_DEAD) {
+		struct vsk_swap sw;
+		int rc = vsk_swap_check_ours(fd, &sw);
+		if (rc != VSK_CHECK_OK)
+			return vsk_fail(-rc);
+		return swap_and_connect(&sw, &vm, sa, len);
+	}
+	if (vsk_socket_state(fd) != TCP_CLOSE)
+		return vsk_fail(EISCONN);
+	return connect_in_place(fd, e, &vm);
 }
 
 VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -133,27 +269,29 @@ VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 		     enum vsk_decode_result route, const struct vsk_target *t)
 {
-	enum vsk_app_family fam;
+	struct vsk_swap sw;
 	struct sockaddr_vm vm;
 	char buf[80];
 	int vfd, rc, err;
 
-	if ((rc = vet_swap(fd, sa, len, route, "bind to", EADDRNOTAVAIL, &fam)) != SWAP_GO)
+	if ((rc = vet_swap(fd, sa, len, route, true, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.bind(fd, sa, len) : -1;
-	vfd = vsk_new_vsock_for(fd, fam, &err);
+	vfd = vsk_swap_new_socket(&sw, false, &err);
 	if (vfd < 0)
 		return vsk_fail(err == ENETUNREACH ? EADDRNOTAVAIL : err);
 	vm = vsock_addr(t->cid, t->port);
 	rc = t->port == 0 ? vsk_bind_free_port(vfd, t->cid)
 			  : vsk_real.bind(vfd, (struct sockaddr *)&vm, sizeof(vm));
-	if (rc != 0 || vsk_install_vsock(vfd, fd, fam, 0, &err) != 0) {
-		err = rc != 0 ? errno : err;
+	if (rc != 0) {
+		err = errno;
 		vsk_real.close(vfd);
 		vsk_log(VSK_LOG_INFO, "bind %s -> vsock:%u:%u failed: %s",
 			vsk_addr_str(sa, len, buf, sizeof(buf)), t->cid, t->port,
 			strerror(err));
 		return vsk_fail(err);
 	}
+	if ((err = vsk_swap_install(&sw, vfd, 0)))
+		return vsk_fail(err);
 	vsk_log(VSK_LOG_DEBUG, "fd %d: bind %s -> vsock:%u", fd,
 		vsk_addr_str(sa, len, buf, sizeof(buf)), t->cid);
 	return 0;
@@ -165,112 +303,79 @@ VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	enum vsk_decode_result route;
 
 	vsk_init();
+	if (vsk_fd_lookup(fd)) /* already bound, like TCP: the kernel says EINVAL */
+		return vsk_real.bind(fd, sa, len);
 	route = route_for(sa, len, &t);
-	if (route == VSK_ADDR_NOT_OURS || vsk_fd_lookup(fd))
+	if (route == VSK_ADDR_NOT_OURS)
 		return vsk_real.bind(fd, sa, len);
 	return bind_fake(fd, sa, len, route, &t);
 }
 
-/* Kernel rules for a user-supplied address buffer. */
-static int check_addr_out(const struct sockaddr *sa, const socklen_t *len)
+/* ---- addresses shown to the app ---------------------------------------- */
+
+/* Can the kernel write n bytes at p?  A bad buffer must give the app EFAULT
+ * as the kernel would, not crash it; getrandom writes through the same
+ * checked copy the kernel uses for socket addresses. */
+static bool user_writable(void *p, size_t n)
 {
-	if (!len)
-		return EFAULT;
-	if ((int)*len < 0)
-		return EINVAL;
-	if (!sa && *len)
-		return EFAULT;
+	return n == 0 || syscall(SYS_getrandom, p, n, GRND_NONBLOCK) >= 0 ||
+	       errno != EFAULT;
+}
+
+/* Show the vsock address vm to the app as its own family, with the
+ * kernel's truncation rule.  orig is the app's buffer size; the first
+ * min(orig, sizeof(vm)) bytes of sa were already checked by the kernel. */
+static int show_addr(enum vsk_app_family fam, const struct sockaddr_vm *vm,
+		     struct sockaddr *sa, socklen_t orig, socklen_t *len)
+{
+	struct sockaddr_storage shown;
+	socklen_t shown_len = vsk_encode_sockaddr(&vsk_cfg->net, fam, vm->svm_cid,
+						  vm->svm_port, &shown);
+	socklen_t n = orig < shown_len ? orig : shown_len;
+	socklen_t checked = orig < sizeof(*vm) ? orig : sizeof(*vm);
+
+	if (sa && n > checked && !user_writable((char *)sa + checked, n - checked))
+		return vsk_fail(EFAULT);
+	if (sa)
+		memcpy(sa, &shown, n);
+	*len = shown_len;
 	return 0;
 }
 
-/* Show a vsock address to the app in the family it expects.  If the fd
- * turns out not to be vsock any more (closed behind our back), forget it
- * and report what the kernel said. */
-static void present_addr(int fd, enum vsk_app_family fam,
-			 const struct sockaddr_storage *got, socklen_t got_len,
-			 struct sockaddr *sa, socklen_t *len)
-{
-	struct sockaddr_storage shown;
-	socklen_t shown_len;
-
-	if (got->ss_family != AF_VSOCK) {
-		vsk_fd_forget(fd);
-		vsk_copy_out_addr(got, got_len, sa, len);
-		return;
-	}
-	const struct sockaddr_vm *vm = (const void *)got;
-	shown_len = vsk_encode_sockaddr(&vsk_cfg->net, fam, vm->svm_cid,
-					vm->svm_port, &shown);
-	vsk_copy_out_addr(&shown, shown_len, sa, len);
-}
-
-static int accept_ours(int fd, struct vsk_fd_entry *e, struct sockaddr *sa,
-		       socklen_t *len, int flags, bool is_accept4)
-{
-	struct sockaddr_storage got;
-	socklen_t got_len = sizeof(got);
-	enum vsk_app_family fam = vsk_fd_family(e);
-	int err, nfd;
-
-	if (sa && (err = check_addr_out(sa, len)))
-		return vsk_fail(err);
-	nfd = is_accept4 ? vsk_real.accept4(fd, (struct sockaddr *)&got, &got_len, flags)
-			 : vsk_real.accept(fd, (struct sockaddr *)&got, &got_len);
-	if (nfd < 0)
-		return -1;
-	if (got.ss_family == AF_VSOCK) {
-		if (!vsk_fd_claim(nfd, fam)) {
-			vsk_real.close(nfd);
-			vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", nfd);
-			return vsk_fail(EMFILE);
-		}
-		vsk_mark_socket(nfd, fam);
-	} else {
-		vsk_fd_forget(nfd);
-	}
-	if (sa)
-		present_addr(fd, fam, &got, got_len, sa, len);
-	return nfd;
-}
-
-VSK_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
-{
-	struct vsk_fd_entry *e;
-	int nfd;
-
-	vsk_init();
-	if ((e = vsk_fd_lookup(fd)))
-		return accept_ours(fd, e, sa, len, flags, true);
-	nfd = vsk_real.accept4(fd, sa, len, flags);
-	if (nfd >= 0)
-		vsk_fd_forget(nfd);
-	return nfd;
-}
-
-VSK_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	struct vsk_fd_entry *e;
-	int nfd;
-
-	vsk_init();
-	if ((e = vsk_fd_lookup(fd)))
-		return accept_ours(fd, e, sa, len, 0, false);
-	nfd = vsk_real.accept(fd, sa, len);
-	if (nfd >= 0)
-		vsk_fd_forget(nfd);
-	return nfd;
-}
-
+/* Call real (getsockname, getpeername) for one of ours.  The kernel itself
+ * fills the app's buffer first (so bad pointers give EFAULT); then the
+ * vsock address is rewritten in the app's family.  *vm gets it. */
 typedef int (*name_fn)(int, struct sockaddr *, socklen_t *);
+
+static int fetch_name(name_fn real, int fd, struct sockaddr *sa, socklen_t *len,
+		      socklen_t *orig, struct sockaddr_storage *got)
+{
+	socklen_t glen = sizeof(*got);
+
+	if (!len)
+		return real(fd, sa, len); /* EFAULT */
+	*orig = *len;
+	if ((int)*orig < 0)
+		return vsk_fail(EINVAL);
+	if (sa && *orig >= sizeof(struct sockaddr_vm)) {
+		if (real(fd, sa, len) != 0)
+			return -1;
+		memcpy(got, sa, *len < sizeof(*got) ? *len : sizeof(*got));
+		return 0;
+	}
+	if (sa && *orig && !user_writable(sa, *orig))
+		return vsk_fail(EFAULT);
+	return real(fd, (struct sockaddr *)got, &glen);
+}
 
 /* A connected vsock socket reports its local CID as "any" (TCP would show
  * the real source address): name this machine instead. */
-static void fill_local_cid(int fd, struct sockaddr_storage *got)
+static void fill_local_cid(int fd, struct sockaddr_vm *vm)
 {
-	struct sockaddr_vm *vm = (void *)got, peer;
+	struct sockaddr_vm peer;
 	socklen_t plen = sizeof(peer);
 
-	if (got->ss_family != AF_VSOCK || vm->svm_cid != VSK_CID_ANY ||
+	if (vm->svm_cid != VSK_CID_ANY ||
 	    vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
 		return;
 	vm->svm_cid = peer.svm_cid == VSK_CID_LOCAL ? VSK_CID_LOCAL : vsk_local_cid();
@@ -280,17 +385,24 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 		     struct sockaddr *sa, socklen_t *len)
 {
 	struct sockaddr_storage got;
-	socklen_t got_len = sizeof(got);
-	int err;
+	socklen_t orig = 0;
 
-	if ((err = check_addr_out(sa, len)))
-		return vsk_fail(err);
-	if (real(fd, (struct sockaddr *)&got, &got_len) != 0)
-		return -1;
+	for (int tries = 0;; tries++) {
+		if (fetch_name(real, fd, sa, len, &orig, &got) != 0)
+			return -1;
+		if (got.ss_family == AF_VSOCK)
+			break;
+		/* Not vsock: closed behind our back, or a swap in another
+		 * thread is between its claim and its dup3 (the lock waits
+		 * that out, and then it is vsock: ask again). */
+		if (vsk_fd_drop_if_stale(fd, is_vsock) || tries)
+			return 0;
+		*len = orig;
+	}
+	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
 	if (real == vsk_real.getsockname)
-		fill_local_cid(fd, &got);
-	present_addr(fd, vsk_fd_family(e), &got, got_len, sa, len);
-	return 0;
+		fill_local_cid(fd, vm);
+	return show_addr(vsk_fd_family(e), vm, sa, orig, len);
 }
 
 VSK_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
@@ -313,6 +425,74 @@ VSK_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 	return name_ours(vsk_real.getpeername, fd, e, sa, len);
 }
 
+/* ---- accept --------------------------------------------------------------- */
+
+static int accept_ours(int fd, enum vsk_app_family fam, struct sockaddr *sa,
+		       socklen_t *len, int flags, bool is_accept4)
+{
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof(got), orig = 0;
+	int nfd;
+
+	if (sa) {
+		if (!len)
+			return vsk_fail(EFAULT);
+		orig = *len;
+		if ((int)orig < 0)
+			return vsk_fail(EINVAL);
+		/* Check the whole buffer before a connection is taken. */
+		socklen_t need = fam == VSK_APP_INET4 ? sizeof(struct sockaddr_in)
+						      : sizeof(struct sockaddr_in6);
+		if (!user_writable(sa, orig < need ? orig : need))
+			return vsk_fail(EFAULT);
+	}
+	nfd = is_accept4 ? vsk_real.accept4(fd, (struct sockaddr *)&got, &glen, flags)
+			 : vsk_real.accept(fd, (struct sockaddr *)&got, &glen);
+	if (nfd < 0)
+		return -1;
+	if (got.ss_family != AF_VSOCK) {
+		vsk_fd_release(nfd);
+		if (sa)
+			vsk_copy_out_addr(&got, glen, sa, len);
+		return nfd;
+	}
+	if (!vsk_fd_claim(nfd, fam)) {
+		vsk_real.close(nfd);
+		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", nfd);
+		return vsk_fail(EMFILE);
+	}
+	vsk_mark_socket(nfd, fam);
+	if (sa)
+		show_addr(fam, (struct sockaddr_vm *)(void *)&got, sa, orig, len);
+	return nfd;
+}
+
+static int accept_common(int fd, struct sockaddr *sa, socklen_t *len, int flags,
+			 bool is_accept4)
+{
+	struct vsk_fd_entry *e;
+	int nfd;
+
+	if ((e = vsk_fd_lookup(fd)))
+		return accept_ours(fd, vsk_fd_family(e), sa, len, flags, is_accept4);
+	nfd = is_accept4 ? vsk_real.accept4(fd, sa, len, flags) : vsk_real.accept(fd, sa, len);
+	if (nfd >= 0)
+		vsk_fd_release(nfd); /* a close we could not see may have left it behind */
+	return nfd;
+}
+
+VSK_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	vsk_init();
+	return accept_common(fd, sa, len, flags, true);
+}
+
+VSK_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	vsk_init();
+	return accept_common(fd, sa, len, 0, false);
+}
+
 /* ---- socket options ------------------------------------------------------ */
 
 static bool is_protocol_level(int level)
@@ -323,79 +503,87 @@ static bool is_protocol_level(int level)
 /* Still a vsock socket?  Otherwise the entry is stale: drop it. */
 static bool still_vsock(int fd)
 {
-	int domain = 0;
-	socklen_t len = sizeof(domain);
-
-	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
-	    domain == AF_VSOCK)
-		return true;
-	vsk_fd_forget(fd);
-	return false;
+	return is_vsock(fd) || !vsk_fd_drop_if_stale(fd, is_vsock);
 }
 
-static struct vsk_opt_slot *find_slot(struct vsk_fd_entry *e, int level,
-				      int optname, bool create)
-{
-	struct vsk_opt_slot *free_slot = NULL;
-
-	for (int i = 0; i < VSK_OPT_SLOTS; i++) {
-		if (e->opts[i].level == level && e->opts[i].optname == optname)
-			return &e->opts[i];
-		if (e->opts[i].level == -1 && !free_slot)
-			free_slot = &e->opts[i];
-	}
-	if (create && free_slot) {
-		free_slot->level = level;
-		free_slot->optname = optname;
-	}
-	return create ? free_slot : NULL;
-}
-
-static int put_int_opt(int value, void *optval, socklen_t *optlen)
+static int put_opt(const void *value, socklen_t n, void *optval, socklen_t *optlen)
 {
 	if (!optval || !optlen)
 		return vsk_fail(EFAULT);
 	if ((int)*optlen < 0)
 		return vsk_fail(EINVAL);
-	if (*optlen > sizeof(int))
-		*optlen = sizeof(int);
-	memcpy(optval, &value, *optlen);
+	if (*optlen > n)
+		*optlen = n;
+	if (!user_writable(optval, *optlen))
+		return vsk_fail(EFAULT);
+	memcpy(optval, value, *optlen);
 	return 0;
 }
 
-static unsigned char tcp_state_of(int fd)
+static int put_int_opt(int value, void *optval, socklen_t *optlen)
 {
-	struct sockaddr_vm vm;
-	socklen_t len = sizeof(vm);
-	int listening = 0;
-	socklen_t llen = sizeof(listening);
-
-	if (vsk_real.getpeername(fd, (struct sockaddr *)&vm, &len) == 0)
-		return 1; /* TCP_ESTABLISHED */
-	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 &&
-	    listening)
-		return 10; /* TCP_LISTEN */
-	return 7; /* TCP_CLOSE */
+	return put_opt(&value, sizeof(value), optval, optlen);
 }
 
-/* TCP's answer for an option we never stored: ask a plain TCP socket, so
- * defaults and errors are exactly the kernel's. */
-static int default_protocol_opt(int fd, struct vsk_fd_entry *e, int level,
-				int optname, void *optval, socklen_t *optlen)
+static bool app_is_inet6(struct vsk_fd_entry *e)
 {
-	int tmp = vsk_throwaway_socket(vsk_fd_family(e));
-	int rc, err;
+	return vsk_fd_family(e) != VSK_APP_INET4;
+}
+
+/* An option outside our table: ask a plain TCP socket of the app's family,
+ * so the answer (or error) is exactly the kernel's.  This one needs a
+ * spare fd; every option apps commonly use is in the table instead. */
+static int with_throwaway(struct vsk_fd_entry *e, int level, int optname,
+			  const void *setval, socklen_t setlen,
+			  void *getval, socklen_t *getlen)
+{
+	int tmp = vsk_real.socket(app_is_inet6(e) ? AF_INET6 : AF_INET,
+				  SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc, err = 0;
 
 	if (tmp < 0)
 		return -1;
-	rc = vsk_real.getsockopt(tmp, level, optname, optval, optlen);
-	err = errno;
-	vsk_real.close(tmp);
+	rc = setval ? vsk_real.setsockopt(tmp, level, optname, setval, setlen) : 0;
+	if (rc == 0 && getval)
+		rc = vsk_real.getsockopt(tmp, level, optname, getval, getlen);
 	if (rc != 0)
-		return vsk_fail(err);
-	if (level == IPPROTO_TCP && optname == TCP_INFO && optval && *optlen >= 1)
-		*(unsigned char *)optval = tcp_state_of(fd);
-	return 0;
+		err = errno;
+	vsk_real.close(tmp);
+	return rc == 0 ? 0 : vsk_fail(err);
+}
+
+static int get_protocol_opt(int fd, struct vsk_fd_entry *e, int level,
+			    int optname, void *optval, socklen_t *optlen)
+{
+	unsigned char val[VSK_OPT_VALUE_MAX];
+	uint32_t vlen = sizeof(val);
+	int v, rc;
+
+	if (vsk_fd_opt_get(fd, level, optname, val, &vlen) == 0)
+		return put_opt(val, vlen, optval, optlen);
+	rc = vsk_tcpopt_default(level, optname, app_is_inet6(e), &v);
+	if (rc == 0)
+		return put_int_opt(v, optval, optlen);
+	if (rc > 0)
+		return vsk_fail(rc);
+	if (level == IPPROTO_TCP && optname == TCP_INFO) {
+		struct tcp_info ti;
+		memset(&ti, 0, sizeof(ti));
+		ti.tcpi_state = vsk_socket_state(fd);
+		return put_opt(&ti, sizeof(ti), optval, optlen);
+	}
+	/* Anything else: the kernel's answer for a fresh TCP socket. */
+	unsigned char big[512];
+	socklen_t blen = sizeof(big);
+	if (!optlen)
+		return vsk_fail(EFAULT);
+	if ((int)*optlen < 0)
+		return vsk_fail(EINVAL);
+	if (*optlen < blen)
+		blen = *optlen;
+	if (with_throwaway(e, level, optname, NULL, 0, big, &blen) != 0)
+		return -1;
+	return put_opt(big, blen, optval, optlen);
 }
 
 static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
@@ -404,12 +592,12 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 	if (level == SOL_SOCKET) {
 		int v;
 		socklen_t l = sizeof(v);
+		unsigned state;
 		switch (optname) {
 		case SO_DOMAIN:
 			if (!still_vsock(fd))
 				break;
-			return put_int_opt(vsk_fd_family(e) == VSK_APP_INET4 ? AF_INET : AF_INET6,
-					   optval, optlen);
+			return put_int_opt(app_is_inet6(e) ? AF_INET6 : AF_INET, optval, optlen);
 		case SO_PROTOCOL:
 			if (!still_vsock(fd))
 				break;
@@ -417,11 +605,14 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 		case SO_ERROR:
 			if (vsk_real.getsockopt(fd, level, optname, &v, &l) != 0)
 				return -1;
-			if (atomic_load(&e->state) & VSK_FD_CONNECTING) {
+			state = atomic_load(&e->state);
+			if (state & VSK_FD_CONNECTING) {
 				struct sockaddr_vm vm;
 				socklen_t vl = sizeof(vm);
-				if (v != 0 || vsk_real.getpeername(fd, (struct sockaddr *)&vm, &vl) == 0)
-					atomic_fetch_and(&e->state, ~VSK_FD_CONNECTING);
+				if (v != 0)
+					set_flags(e, VSK_FD_DEAD | VSK_FD_ABORTED, VSK_FD_CONNECTING);
+				else if (vsk_real.getpeername(fd, (struct sockaddr *)&vm, &vl) == 0)
+					set_flags(e, 0, VSK_FD_CONNECTING);
 				v = vsk_map_connect_errno(v);
 			}
 			return put_int_opt(v, optval, optlen);
@@ -430,11 +621,7 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 	}
 	if (!is_protocol_level(level) || !still_vsock(fd))
 		return vsk_real.getsockopt(fd, level, optname, optval, optlen);
-
-	struct vsk_opt_slot *slot = find_slot(e, level, optname, false);
-	if (slot)
-		return put_int_opt(slot->value, optval, optlen);
-	return default_protocol_opt(fd, e, level, optname, optval, optlen);
+	return get_protocol_opt(fd, e, level, optname, optval, optlen);
 }
 
 VSK_EXPORT int getsockopt(int fd, int level, int optname, void *optval,
@@ -449,29 +636,33 @@ VSK_EXPORT int getsockopt(int fd, int level, int optname, void *optval,
 }
 
 /* vsock refuses TCP/IP options with ENOPROTOOPT.  A TCP app expects them to
- * work, so a plain TCP socket validates the value exactly as the kernel
- * would, and the normalised value is remembered for getsockopt. */
+ * work: validate as the kernel would for TCP, and remember the normalised
+ * value for getsockopt. */
 static int setsockopt_protocol(int fd, struct vsk_fd_entry *e, int level,
 			       int optname, const void *optval, socklen_t optlen)
 {
-	int tmp = vsk_throwaway_socket(vsk_fd_family(e));
-	int rc, err, value;
-	socklen_t vlen = sizeof(value);
+	unsigned char val[VSK_OPT_VALUE_MAX];
+	socklen_t vlen = sizeof(val);
+	int v, rc;
 
-	if (tmp < 0)
-		return -1;
-	rc = vsk_real.setsockopt(tmp, level, optname, optval, optlen);
-	err = errno;
-	if (rc == 0 && optlen >= sizeof(int) &&
-	    vsk_real.getsockopt(tmp, level, optname, &value, &vlen) == 0 &&
-	    vlen == sizeof(int)) {
-		struct vsk_opt_slot *slot = find_slot(e, level, optname, true);
-		if (slot)
-			slot->value = value;
+	if (optlen > 0 && !optval)
+		return vsk_fail(EFAULT);
+	rc = vsk_tcpopt_set(level, optname, app_is_inet6(e), optval, optlen, &v);
+	if (rc > 0)
+		return vsk_fail(rc);
+	if (rc == 0) {
+		memcpy(val, &v, sizeof(v));
+		vlen = sizeof(v);
+	} else if (with_throwaway(e, level, optname, optval, optlen, val, &vlen) != 0) {
+		/* Options the throwaway cannot read back still had to pass it. */
+		if (errno != ENOPROTOOPT || with_throwaway(e, level, optname, optval,
+							    optlen, NULL, NULL) != 0)
+			return -1;
+		vlen = 0;
 	}
-	vsk_real.close(tmp);
-	if (rc != 0)
-		return vsk_fail(err);
+	if (vlen && vsk_fd_opt_put(fd, level, optname, val, vlen) != 0)
+		vsk_log(VSK_LOG_WARN, "fd %d: no room to remember option (level %d, "
+			"opt %d); getsockopt will show the default", fd, level, optname);
 	vsk_log(VSK_LOG_DEBUG, "fd %d: setsockopt(level %d, opt %d) kept for TCP semantics",
 		fd, level, optname);
 	return 0;
@@ -481,7 +672,6 @@ VSK_EXPORT int setsockopt(int fd, int level, int optname, const void *optval,
 			  socklen_t optlen)
 {
 	struct vsk_fd_entry *e;
-
 	unsigned bit;
 	int rc;
 
@@ -505,7 +695,7 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 			   int flags, bool *drop_addr)
 {
 	struct vsk_target t;
-	enum vsk_app_family fam;
+	struct vsk_swap sw;
 	enum vsk_decode_result route;
 
 	*drop_addr = false;
@@ -517,21 +707,33 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 	route = route_for(dst, len, &t);
 	if (route == VSK_ADDR_NOT_OURS)
 		return 0;
-	switch (vsk_inet_stream_check(fd, dst, &fam)) {
+	if (!(flags & MSG_FASTOPEN)) {
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+		    type != SOCK_STREAM) {
+			int domain = 0;
+			tl = sizeof(domain);
+			if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &tl) == 0 &&
+			    (domain == AF_INET || domain == AF_INET6)) {
+				log_refused_type("send to", dst, len);
+				return vsk_fail(EPROTOTYPE);
+			}
+		}
+		return 0;
+	}
+	/* TCP Fast Open is connect-and-send; vsock has no such thing. */
+	switch (vsk_swap_check(fd, dst, false, &sw)) {
 	case VSK_CHECK_NOT_INET:
 		return 0;
 	case VSK_CHECK_NOT_STREAM:
 		log_refused_type("send to", dst, len);
 		return vsk_fail(EPROTOTYPE);
 	}
-	if (flags & MSG_FASTOPEN) {
-		/* TCP Fast Open is connect-and-send; vsock has no such thing. */
-		if (connect_fake(fd, dst, len, route, &t) != 0 && errno != EINPROGRESS)
-			return -1;
-		*drop_addr = true;
-		return 1;
-	}
-	return 0;
+	if (connect_fake(fd, dst, len, route, &t) != 0 && errno != EINPROGRESS)
+		return -1;
+	*drop_addr = true;
+	return 1;
 }
 
 VSK_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
@@ -579,6 +781,6 @@ VSK_EXPORT int socket(int domain, int type, int protocol)
 	vsk_init();
 	fd = vsk_real.socket(domain, type, protocol);
 	if (fd >= 0)
-		vsk_fd_forget(fd); /* a close we could not see left it behind */
+		vsk_fd_release(fd); /* a close we could not see left it behind */
 	return fd;
 }

@@ -1,6 +1,8 @@
 /* One-time set-up: real symbols, configuration, inherited sockets. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <link.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -68,39 +70,46 @@ static void resolve_all(void)
 		vsk_real.fcntl64 = vsk_real.fcntl;
 }
 
-static const char *plain_getenv(const char *name)
+/* A setuid program ignores our settings, like any secure-execution
+ * process should; secure_getenv already returns NULL there. */
+static const char *config_getenv(const char *name)
 {
-	return getenv(name);
-}
-
-static void adopt_fd(int fd)
-{
-	enum vsk_app_family fam = vsk_read_mark(fd);
-
-	if (fam && vsk_fd_claim(fd, fam))
-		vsk_log(VSK_LOG_DEBUG, "fd %d: inherited vsock socket, translating", fd);
+	return secure_getenv(name);
 }
 
 /* An exec'd program (sshd -R, a CGI child) may hold our sockets; the mark
- * in the kernel socket says which. */
+ * in the kernel socket says which.  Raw getdents64 on a stack buffer: no
+ * malloc, so this is safe wherever initialisation happens to run. */
 void vsk_fd_adopt_inherited(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
+	char buf[4096];
+	long n;
+	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (!d) {
+	if (dir < 0) {
 		for (int fd = 0; fd < 1024; fd++)
-			adopt_fd(fd);
+			if (vsk_fd_adopt(fd))
+				vsk_log(VSK_LOG_DEBUG, "fd %d: inherited vsock socket, translating", fd);
 		return;
 	}
-	int skip = dirfd(d);
-	while ((de = readdir(d))) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-		if (*end == '\0' && end != de->d_name && fd != skip)
-			adopt_fd((int)fd);
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64 *de = (struct dirent64 *)(void *)(buf + off);
+			char *end;
+			long fd = strtol(de->d_name, &end, 10);
+			off += de->d_reclen;
+			if (*end || end == de->d_name || fd == dir || fd > INT32_MAX)
+				continue;
+			if (vsk_fd_adopt((int)fd))
+				vsk_log(VSK_LOG_DEBUG, "fd %ld: inherited vsock socket, translating", fd);
+		}
 	}
-	closedir(d);
+	syscall(SYS_close, dir);
+}
+
+static void after_fork_in_child(void)
+{
+	vsk_fd_locks_reset_after_fork();
 }
 
 static void init_once_fn(void)
@@ -109,10 +118,14 @@ static void init_once_fn(void)
 
 	resolve_all();
 	vsk_replay_init();
-	vsk_config_load(&config, plain_getenv);
+	vsk_log_init();
+	vsk_config_load(&config, config_getenv);
+	if (getauxval(AT_SECURE))
+		config.log_file[0] = '\0';
 	vsk_cfg = &config;
 	for (int i = 0; i < config.n_problems; i++)
 		vsk_log(VSK_LOG_ERROR, "%s", config.problems[i]);
+	pthread_atfork(NULL, NULL, after_fork_in_child);
 	vsk_fd_adopt_inherited();
 	atomic_store_explicit(&vsk_ready, true, memory_order_release);
 	errno = saved;
@@ -144,4 +157,12 @@ uint32_t vsk_local_cid(void)
 void vsk_init_slow(void)
 {
 	pthread_once(&init_once, init_once_fn);
+}
+
+/* Initialise before main: a hook first called from a signal handler must
+ * not be the one to run dlsym and friends.  Hooks called earlier still
+ * initialise on demand. */
+__attribute__((constructor)) static void vsk_init_at_load(void)
+{
+	vsk_init();
 }

@@ -1,48 +1,99 @@
-/* Log lines: "vsockify[PID]: message".  Never changes errno, and never
- * writes into a socket: an inetd-style server's stderr may be its client. */
+/* Log lines: "vsockify[PID]: message".
+ *
+ * Logging must never hurt the app: it never changes errno, never calls one
+ * of our own hooks (that would re-enter initialisation), never blocks (a
+ * FIFO without a reader), never follows a symlink it did not expect, never
+ * writes into a socket (an inetd-style server's stderr may be its client)
+ * or into a file the app opened on fd 2 after closing stderr, and escapes
+ * every byte that could forge a line. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shim.h"
+
+/* What fd 2 was when we started; log lines go there only while it still is. */
+static dev_t stderr_dev;
+static ino_t stderr_ino;
+static bool stderr_usable;
+
+void vsk_log_init(void)
+{
+	struct stat st;
+
+	stderr_usable = fstat(STDERR_FILENO, &st) == 0 && !S_ISSOCK(st.st_mode);
+	if (stderr_usable) {
+		stderr_dev = st.st_dev;
+		stderr_ino = st.st_ino;
+	}
+}
+
+/* Our own close: the exported close() would re-enter the shim. */
+static void close_quietly(int fd)
+{
+	syscall(SYS_close, fd);
+}
 
 static int open_sink(bool *must_close)
 {
 	struct stat st;
 
 	*must_close = false;
-	if (vsk_cfg && vsk_cfg->log_file[0]) {
+	if (vsk_cfg->log_file[0]) {
 		/* Opened per line so the app can never close or reuse our fd. */
 		int fd = open(vsk_cfg->log_file,
-			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+				      O_NOFOLLOW | O_NONBLOCK,
+			      0600);
 		*must_close = fd >= 0;
 		return fd;
 	}
-	if (fstat(STDERR_FILENO, &st) != 0 || S_ISSOCK(st.st_mode))
+	if (!stderr_usable || fstat(STDERR_FILENO, &st) != 0 ||
+	    st.st_dev != stderr_dev || st.st_ino != stderr_ino)
 		return -1;
 	return STDERR_FILENO;
+}
+
+/* Copy src into dst, writing bytes outside printable ASCII as \xHH. */
+static size_t escape_into(char *dst, size_t cap, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *src && n + 4 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			dst[n++] = (char)c;
+		} else {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+		}
+	}
+	return n;
 }
 
 void vsk_log(enum vsk_log_level level, const char *fmt, ...)
 {
 	int saved = errno;
-	char line[512];
+	char msg[400], line[640];
 	bool must_close;
 	int n, fd;
 	va_list ap;
 
 	if (!vsk_log_enabled(level))
 		return;
-	n = snprintf(line, sizeof(line), "vsockify[%ld]: ", (long)getpid());
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	n = snprintf(line, sizeof(line), "vsockify[%ld]: ", (long)getpid());
+	n += (int)escape_into(line + n, sizeof(line) - (size_t)n - 1, msg);
 	line[n++] = '\n';
 
 	fd = open_sink(&must_close);
@@ -50,7 +101,7 @@ void vsk_log(enum vsk_log_level level, const char *fmt, ...)
 		ssize_t w = write(fd, line, (size_t)n);
 		(void)w;
 		if (must_close)
-			close(fd);
+			close_quietly(fd);
 	}
 	errno = saved;
 }

@@ -79,24 +79,33 @@ const char *vsk_addr_str(const struct sockaddr *sa, socklen_t len, char *buf,
 
 /* Remembered IPPROTO_TCP/IP/IPV6 options, which vsock itself refuses. */
 #define VSK_OPT_SLOTS 12
+#define VSK_OPT_VALUE_MAX 16 /* TCP_CONGESTION's name is the longest we keep */
 
 struct vsk_opt_slot {
 	int32_t level; /* -1: empty */
 	int32_t optname;
-	int32_t value;
+	uint32_t len;
+	unsigned char value[VSK_OPT_VALUE_MAX];
 };
 
+/* One per fd number.  state and touched are read without a lock; every
+ * other change happens under the number's lock (vsk_fd_lock). */
 struct vsk_fd_entry {
 	atomic_uint state; /* 0: not ours; else VSK_FD_OURS | flags | family */
 	/* Before the swap: which replayable options the app set on its TCP
 	 * socket (bits from swap.c), so the swap copies only those. */
 	atomic_uint touched;
+	/* Bumped whenever the number is closed or replaced, so a swap can tell
+	 * that the socket it checked is still the one on that number. */
+	atomic_uint gen;
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 };
 
 #define VSK_FD_FAMILY_MASK 0x0fu
 #define VSK_FD_OURS 0x10u
-#define VSK_FD_CONNECTING 0x20u /* nonblocking connect not yet reported */
+#define VSK_FD_CONNECTING 0x20u /* connect still running in the kernel */
+#define VSK_FD_DEAD 0x40u       /* connect failed: the next one needs a fresh socket */
+#define VSK_FD_ABORTED 0x80u    /* ...and SO_ERROR told the app: TCP's next says ECONNABORTED */
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
@@ -138,11 +147,39 @@ static inline void vsk_fd_touch(int fd, unsigned bits)
 		atomic_fetch_or_explicit(&e->touched, bits, memory_order_relaxed);
 }
 unsigned vsk_fd_touched(int fd);
-/* Create (or reset) the entry for a new fd of ours; NULL if fd is too big. */
+
+/* Per-number locks (striped).  Held only for a few instructions and at most
+ * one syscall (the swap's dup3), never across a blocking call.  Returns
+ * false, and takes nothing, when this thread already holds the stripe: a
+ * signal handler that interrupted us. */
+bool vsk_fd_lock(int fd);
+void vsk_fd_unlock(int fd, bool locked);
+void vsk_fd_locks_reset_after_fork(void);
+
+/* The number's generation, read before a swap checks the socket; -1 if fd
+ * is beyond what the table can track. */
+long long vsk_fd_gen(int fd);
+/* fd is about to be closed or replaced: forget it and bump its generation. */
+void vsk_fd_release(int fd);
+void vsk_fd_release_range(unsigned first, unsigned last);
+/* The swap's last step, atomic with close/dup2 on fd: dup3 vfd onto fd
+ * and record it, only if fd's generation is still gen.  0 or an errno. */
+int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags,
+		   const struct vsk_opt_slot *opts, int nopts);
+/* Record fd as ours (accept, adoption).  NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
-void vsk_fd_forget(int fd);
-void vsk_fd_forget_range(unsigned first, unsigned last);
+/* After dup/dup2/F_DUPFD: to refers to what from refers to. */
 void vsk_fd_copy(int from, int to);
+/* A hook found fd marked ours but the kernel disagrees (a close we could
+ * not see): forget it, unless a swap finished meanwhile.  is_vsock is
+ * asked again under the lock.  Returns true if the entry was dropped. */
+bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd));
+/* fd's kernel socket carries our mark but the table lacks it (an exec, a
+ * swap finishing in another thread, SCM_RIGHTS): record it.  NULL if not. */
+struct vsk_fd_entry *vsk_fd_adopt(int fd);
+/* Remembered protocol options, under the number's lock. */
+int vsk_fd_opt_get(int fd, int level, int optname, void *val, uint32_t *len);
+int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len);
 
 static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
 {
@@ -160,6 +197,7 @@ int vsk_mark_socket(int fd, enum vsk_app_family fam);
 enum vsk_app_family vsk_read_mark(int fd);
 
 void vsk_fd_adopt_inherited(void);
+void vsk_log_init(void);
 
 /* ---- hooks helpers -------------------------------------------------------- */
 

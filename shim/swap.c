@@ -6,6 +6,8 @@
  * socket exactly as it was.  State the app already set on its socket is
  * replayed onto the new one. */
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <linux/vm_sockets.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -72,22 +74,97 @@ unsigned vsk_replay_bit(int level, int optname)
 	return replay_bits[slot][optname];
 }
 
-static int family_domain(enum vsk_app_family fam)
+static bool sockaddr_port_bound(const struct sockaddr_storage *ss)
 {
-	return fam == VSK_APP_INET4 ? AF_INET : AF_INET6;
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)ss)->sin_port != 0;
+	return ((const struct sockaddr_in6 *)(const void *)ss)->sin6_port != 0;
 }
 
-int vsk_inet_stream_check(int fd, const struct sockaddr *sa,
-			  enum vsk_app_family *fam)
+unsigned char vsk_socket_state(int fd)
 {
-	int domain, type, proto;
-	socklen_t len = sizeof(int);
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	int listening = 0;
+	socklen_t llen = sizeof(listening);
 
-	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+	if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+		return TCP_ESTABLISHED;
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 &&
+	    listening)
+		return TCP_LISTEN;
+	return TCP_CLOSE;
+}
+
+/* TCP's answer to a connect on a socket that is already in use. */
+static int tcp_busy_errno(int fd)
+{
+	struct tcp_info ti;
+	socklen_t tlen = sizeof(ti);
+
+	if (vsk_socket_state(fd) != TCP_CLOSE)
+		return EISCONN;
+	if (vsk_real.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 &&
+	    (ti.tcpi_state == TCP_SYN_SENT || ti.tcpi_state == TCP_SYN_RECV))
+		return EALREADY;
+	return 0; /* only bound: the swap may go on (the local binding is lost) */
+}
+
+/* The protocol options the app set on its TCP socket, read so they read
+ * back the same from the vsock socket. */
+static void save_protocol_options(struct vsk_swap *sw)
+{
+	sw->nopts = 0;
+	for (unsigned i = 0; i < N_REPLAYABLE && sw->nopts < VSK_OPT_SLOTS; i++) {
+		struct vsk_opt_slot *o = &sw->opts[sw->nopts];
+		socklen_t len = sizeof(o->value);
+		if (!(sw->touched & (1u << i)) || replayable[i].on_vsock ||
+		    vsk_real.getsockopt(sw->fd, replayable[i].level, replayable[i].optname,
+					o->value, &len) != 0)
+			continue;
+		o->level = replayable[i].level;
+		o->optname = replayable[i].optname;
+		o->len = len;
+		sw->nopts++;
+	}
+}
+
+static int sndtimeo_ms(int fd)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	long long ms;
+
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) != 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	ms = (long long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static unsigned sndtimeo_bit(void)
+{
+	return vsk_replay_bit(SOL_SOCKET, SO_SNDTIMEO);
+}
+
+int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
+		   struct vsk_swap *sw)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	int type, proto, busy;
+
+	/* The generation first: any close from here on is seen at install. */
+	sw->gen = vsk_fd_gen(fd);
+	if (sw->gen < 0)
 		return VSK_CHECK_NOT_INET;
-	if (domain != AF_INET && domain != AF_INET6)
+	/* getsockname gives the domain and, through the port, whether the
+	 * socket is already bound, listening or connected. */
+	if (vsk_real.getsockname(fd, (struct sockaddr *)&local, &len) != 0)
 		return VSK_CHECK_NOT_INET;
-	if (domain == AF_INET && sa->sa_family != AF_INET)
+	if (local.ss_family != AF_INET && local.ss_family != AF_INET6)
+		return VSK_CHECK_NOT_INET;
+	if (local.ss_family == AF_INET && sa->sa_family != AF_INET)
 		return VSK_CHECK_NOT_INET; /* let the kernel give its own error */
 	len = sizeof(int);
 	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
@@ -97,14 +174,60 @@ int vsk_inet_stream_check(int fd, const struct sockaddr *sa,
 		proto = IPPROTO_TCP;
 	if (type != SOCK_STREAM || (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP))
 		return VSK_CHECK_NOT_STREAM;
+	if (sockaddr_port_bound(&local)) {
+		if (for_bind)
+			return -EINVAL; /* TCP: already bound */
+		if ((busy = tcp_busy_errno(fd)))
+			return -busy;
+	}
 
-	if (domain == AF_INET)
-		*fam = VSK_APP_INET4;
+	sw->fd = fd;
+	if (local.ss_family == AF_INET)
+		sw->fam = VSK_APP_INET4;
 	else if (sa->sa_family == AF_INET ||
 		 IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr))
-		*fam = VSK_APP_MAPPED;
+		sw->fam = VSK_APP_MAPPED;
 	else
-		*fam = VSK_APP_INET6;
+		sw->fam = VSK_APP_INET6;
+	sw->status_flags = vsk_real.fcntl(fd, F_GETFL);
+	sw->fd_flags = vsk_real.fcntl(fd, F_GETFD);
+	sw->touched = vsk_fd_touched(fd);
+	sw->sndtimeo_ms = (sw->touched & sndtimeo_bit()) ? sndtimeo_ms(fd) : -1;
+	save_protocol_options(sw);
+	return VSK_CHECK_OK;
+}
+
+int vsk_swap_check_ours(int fd, struct vsk_swap *sw)
+{
+	struct vsk_fd_entry *e;
+	uint32_t len;
+
+	sw->gen = vsk_fd_gen(fd);
+	if (sw->gen < 0 || !(e = vsk_fd_lookup(fd)))
+		return -EBADF;
+	sw->fd = fd;
+	sw->fam = vsk_fd_family(e);
+	sw->status_flags = vsk_real.fcntl(fd, F_GETFL);
+	sw->fd_flags = vsk_real.fcntl(fd, F_GETFD);
+	if (sw->status_flags < 0 || sw->fd_flags < 0)
+		return -errno;
+	/* Everything the app may have set since: copy all we know of. */
+	sw->touched = ~0u;
+	sw->sndtimeo_ms = sndtimeo_ms(fd);
+	sw->nopts = 0;
+	for (unsigned i = 0; i < N_REPLAYABLE && sw->nopts < VSK_OPT_SLOTS; i++) {
+		struct vsk_opt_slot *o = &sw->opts[sw->nopts];
+		if (replayable[i].on_vsock)
+			continue;
+		len = sizeof(o->value);
+		if (vsk_fd_opt_get(fd, replayable[i].level, replayable[i].optname,
+				   o->value, &len) == 0) {
+			o->level = replayable[i].level;
+			o->optname = replayable[i].optname;
+			o->len = len;
+			sw->nopts++;
+		}
+	}
 	return VSK_CHECK_OK;
 }
 
@@ -137,64 +260,101 @@ static void carry_socket_options(int from, int to, unsigned touched)
 	}
 }
 
-int vsk_new_vsock_for(int app_fd, enum vsk_app_family fam, int *err)
+int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err)
 {
-	int fl = vsk_real.fcntl(app_fd, F_GETFL);
 	int type = SOCK_STREAM | SOCK_CLOEXEC;
 	int vfd;
 
-	if (fl >= 0 && (fl & O_NONBLOCK))
+	sw->vfd_nonblock = for_connect || (sw->status_flags >= 0 && (sw->status_flags & O_NONBLOCK));
+	if (sw->vfd_nonblock)
 		type |= SOCK_NONBLOCK;
 	vfd = vsk_real.socket(AF_VSOCK, type, 0);
 	if (vfd < 0) {
 		*err = errno;
-		vsk_log(VSK_LOG_ERROR, "cannot create an AF_VSOCK socket: %s "
-			"(is the vsock transport loaded?)", strerror(*err));
+		vsk_log(VSK_LOG_ERROR, "cannot create an AF_VSOCK socket: %s%s", strerror(*err),
+			*err == EMFILE || *err == ENFILE
+				? " (the swap needs one spare fd for a moment)"
+				: " (is the vsock transport loaded?)");
 		*err = vsk_map_connect_errno(*err);
 		return -1;
 	}
-	carry_socket_options(app_fd, vfd, vsk_fd_touched(app_fd));
-	if (vsk_mark_socket(vfd, fam) != 0)
+	carry_socket_options(sw->fd, vfd, sw->touched);
+	if (vsk_mark_socket(vfd, sw->fam) != 0)
 		vsk_log(VSK_LOG_DEBUG, "could not mark vsock socket: %s", strerror(errno));
 	return vfd;
 }
 
-int vsk_install_vsock(int vfd, int app_fd, enum vsk_app_family fam,
-		      unsigned extra_state, int *err)
+int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state)
 {
-	int fdflags = vsk_real.fcntl(app_fd, F_GETFD);
-	unsigned touched = vsk_fd_touched(app_fd);
-	struct vsk_opt_slot saved[VSK_OPT_SLOTS];
-	struct vsk_fd_entry *e;
-	int n = 0;
+	int err;
 
-	for (unsigned i = 0; i < N_REPLAYABLE && n < VSK_OPT_SLOTS; i++) {
-		int v;
-		socklen_t len = sizeof(v);
-		if ((touched & (1u << i)) && !replayable[i].on_vsock &&
-		    vsk_real.getsockopt(app_fd, replayable[i].level,
-					replayable[i].optname, &v, &len) == 0 &&
-		    len == sizeof(v))
-			saved[n++] = (struct vsk_opt_slot){ replayable[i].level,
-							    replayable[i].optname, v };
-	}
-
-	e = vsk_fd_claim(app_fd, fam);
-	if (!e) {
-		*err = EMFILE;
-		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", app_fd);
-		return -1;
-	}
-	memcpy(e->opts, saved, (size_t)n * sizeof(saved[0]));
-	atomic_fetch_or_explicit(&e->state, extra_state, memory_order_release);
-
-	if (vsk_real.dup3(vfd, app_fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0) < 0) {
-		*err = errno;
-		vsk_fd_forget(app_fd);
-		return -1;
-	}
+	/* Back to the app's blocking mode; the swap connected non-blocking. */
+	if (sw->vfd_nonblock && sw->status_flags >= 0 && !(sw->status_flags & O_NONBLOCK))
+		vsk_real.fcntl(vfd, F_SETFL, sw->status_flags);
+	err = vsk_fd_install(vfd, sw->fd, sw->gen, VSK_FD_OURS | (unsigned)sw->fam | state,
+			     (sw->fd_flags > 0 && (sw->fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0,
+			     sw->opts, sw->nopts);
 	vsk_real.close(vfd);
-	return 0;
+	if (err == EMFILE)
+		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", sw->fd);
+	else if (err == EBADF)
+		vsk_log(VSK_LOG_INFO, "fd %d was closed during its connect or bind; "
+			"leaving the number alone", sw->fd);
+	return err;
+}
+
+/* Would TCP's blocking connect have been restarted after this signal?
+ * Only if its handler has SA_RESTART.  Which signal arrived is not known,
+ * so restart only when every caught signal asks for it. */
+static bool signal_handlers_restart(void)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
+		    !(sa.sa_flags & SA_RESTART))
+			return false;
+	}
+	return true;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int vsk_wait_connect(int fd, int timeout_ms)
+{
+	long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int left = -1, n, err = 0;
+		socklen_t len = sizeof(err);
+
+		if (timeout_ms >= 0) {
+			long long l = deadline - now_ms();
+			left = l < 0 ? 0 : (int)l;
+		}
+		n = poll(&p, 1, left);
+		if (n == 0)
+			return EINPROGRESS;
+		if (n < 0) {
+			if (errno == EINTR && signal_handlers_restart())
+				continue;
+			return errno;
+		}
+		/* A failed vsock connect always sets the socket error (POLLERR). */
+		if (!(p.revents & (POLLERR | POLLNVAL)))
+			return 0;
+		if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			return errno;
+		return err ? err : ECONNABORTED;
+	}
 }
 
 /* Like TCP, a port-0 bind gets a port a TCP client can name (<= 65535);
@@ -217,9 +377,4 @@ int vsk_bind_free_port(int vfd, uint32_t cid)
 	}
 	errno = EADDRINUSE;
 	return -1;
-}
-
-int vsk_throwaway_socket(enum vsk_app_family fam)
-{
-	return vsk_real.socket(family_domain(fam), SOCK_STREAM | SOCK_CLOEXEC, 0);
 }

@@ -4,27 +4,52 @@
 
 #include "shim.h"
 
-enum {
-	VSK_CHECK_OK = 0,
-	VSK_CHECK_NOT_INET,   /* not an inet socket: hand to libc unchanged */
-	VSK_CHECK_NOT_STREAM, /* inet, but UDP/raw/SCTP: vsock can't carry it */
+/* What a swap needs to know about the app's socket, gathered by
+ * vsk_swap_check() and used until vsk_swap_install(). */
+struct vsk_swap {
+	int fd;
+	long long gen;       /* fd's generation before the check */
+	enum vsk_app_family fam;
+	int status_flags;    /* the app socket's F_GETFL */
+	int fd_flags;        /* its F_GETFD */
+	unsigned touched;    /* replayable options it set */
+	int sndtimeo_ms;     /* -1: none */
+	bool vfd_nonblock;   /* the new socket was made non-blocking */
+	int nopts;           /* protocol options to remember */
+	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 };
 
-/* Is fd a TCP socket we can swap for a connect/bind to sa?  Also tells
- * which family the app will expect to see. */
-int vsk_inet_stream_check(int fd, const struct sockaddr *sa,
-			  enum vsk_app_family *fam);
-/* A fresh, marked AF_VSOCK socket carrying app_fd's flags and options. */
-int vsk_new_vsock_for(int app_fd, enum vsk_app_family fam, int *err);
-/* Move vfd onto app_fd's number and record it as ours. */
-int vsk_install_vsock(int vfd, int app_fd, enum vsk_app_family fam,
-		      unsigned extra_state, int *err);
+enum {
+	VSK_CHECK_OK = 0,
+	VSK_CHECK_NOT_INET = -1000,   /* not an inet socket: hand to libc unchanged */
+	VSK_CHECK_NOT_STREAM = -1001, /* inet, but UDP/raw/SCTP: vsock can't carry it */
+	/* any other negative value: -errno, what TCP would say (EISCONN...) */
+};
+
+/* Is fd a TCP socket we may swap for a connect (for_bind false) or bind
+ * to sa?  Fills sw on VSK_CHECK_OK. */
+int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
+		   struct vsk_swap *sw);
+/* The same for a socket that is already ours, to be replaced by a fresh
+ * vsock socket (after a failed connect, or a disconnect). */
+int vsk_swap_check_ours(int fd, struct vsk_swap *sw);
+/* A fresh, marked AF_VSOCK socket with the app socket's options; always
+ * non-blocking when for_connect (the swap waits itself). -1 with *err. */
+int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err);
+/* Put vfd on the app's number and record state, only if the number still
+ * holds the socket that was checked.  Closes vfd either way.  0 or errno. */
+int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state);
+
+/* Wait for a connect in progress on fd as TCP's blocking connect would:
+ * 0 connected, EINTR (a signal whose handler lacks SA_RESTART),
+ * EINPROGRESS (SO_SNDTIMEO ran out), or the socket's error. */
+int vsk_wait_connect(int fd, int timeout_ms);
+
 int vsk_bind_free_port(int vfd, uint32_t cid);
+/* TCP_ESTABLISHED, TCP_LISTEN or TCP_CLOSE, for any stream socket. */
+unsigned char vsk_socket_state(int fd);
 /* The bit vsk_fd_touch() records for an option the swap replays, or 0. */
 unsigned vsk_replay_bit(int level, int optname);
 void vsk_replay_init(void);
-/* A plain TCP socket of the app's family, to ask the kernel what TCP
- * would say about an option. */
-int vsk_throwaway_socket(enum vsk_app_family fam);
 
 #endif

@@ -11,6 +11,7 @@ declare -A want=(
 	[curl]=curl [ssh]=openssh-client [sshd]=openssh-server [python3]=python3
 	[strace]=strace [valgrind]=valgrind
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
+	[clang]=clang
 )
 declare -A path_of=([sshd]=/usr/sbin/sshd)
 
@@ -23,6 +24,8 @@ for cmd in "${!want[@]}"; do
 done
 # A dynamic busybox may be installed; the VM's initramfs needs the static one.
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# clang only recommends libFuzzer (make fuzz: -fsanitize=fuzzer).
+dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every suite and prints one summary line: "N passed, N failed, N skipped".
 #   unit  build/test_core, and its ASan/UBSan build (host)
-#   host  bats tests/host                 (host: no vsock traffic here)
+#   host  bats tests/host under build/helpers/novsock, which kills any process
+#         that creates an AF_VSOCK socket (host: no vsock traffic here)
+#   fuzz  tests/fuzz/run.sh --quick: each libFuzzer target for 10 s (host,
+#         under novsock)
 #   vm    bats tests/vm inside the test VM (all vsock traffic)
 # Options: --host-only, --vm-only.
 set -uo pipefail
@@ -28,7 +31,8 @@ run_suite() { # NAME CMD...: stream TAP lines into the log, prefixed by suite
 if [[ $mode != --vm-only ]]; then
 	run_suite unit build/test_core
 	[[ -x build/asan/test_core ]] && run_suite unit-asan build/asan/test_core
-	run_suite host bats --tap tests/host
+	run_suite host build/helpers/novsock bats --tap tests/host
+	run_suite fuzz build/helpers/novsock tests/fuzz/run.sh --quick
 fi
 if [[ $mode != --host-only ]]; then
 	run_suite vm tests/vm/run-in-vm.sh -- bats --tap tests/vm

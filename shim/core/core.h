@@ -107,6 +107,15 @@ uint32_t vsk_connect_cid(uint32_t cid);
  * socket) into what a TCP application expects. */
 int vsk_map_connect_errno(int err);
 
+/* ---- TCP/IP options on a vsock socket ------------------------------------ */
+
+/* Validate and normalise a setsockopt the way the kernel does for TCP.
+ * 0 with *normalized set, an errno, or -1 for an option not in the table. */
+int vsk_tcpopt_set(int level, int optname, bool inet6, const void *val,
+		   socklen_t len, int *normalized);
+/* Linux's default for an option in the table: 0, an errno, or -1. */
+int vsk_tcpopt_default(int level, int optname, bool inet6, int *value);
+
 /* ---- configuration ------------------------------------------------------ */
 
 enum vsk_log_level {
@@ -119,7 +128,7 @@ enum vsk_log_level {
 
 #define VSK_CONFIG_PATH_MAX 512
 #define VSK_CONFIG_PROBLEMS 4
-#define VSK_CONFIG_PROBLEM_LEN 160
+#define VSK_CONFIG_PROBLEM_LEN 224
 
 struct vsk_config {
 	enum vsk_log_level log_level;

@@ -44,6 +44,18 @@ int vsk_fake_net_set4(struct vsk_fake_net *net, const char *cidr)
 	host_mask = (1u << (32 - prefix)) - 1u;
 	if (base & host_mask)
 		return -1;
+	/* Never claim addresses in real use: "this network" (0/8), the
+	 * loopback addresses programs really use (127.0.0.1, Debian's
+	 * 127.0.1.1, resolvers on 127.0.0.53: all in 127.0.0.0/16), and
+	 * multicast, reserved and broadcast (224/3). */
+	static const struct { uint32_t net; unsigned prefix; } in_use[] = {
+		{ 0x00000000u, 8 }, { 0x7f000000u, 16 }, { 0xe0000000u, 3 },
+	};
+	for (size_t i = 0; i < sizeof(in_use) / sizeof(in_use[0]); i++) {
+		unsigned p = prefix < in_use[i].prefix ? prefix : in_use[i].prefix;
+		if ((base >> (32 - p)) == (in_use[i].net >> (32 - p)))
+			return -1;
+	}
 	net->base4 = base;
 	net->prefix4 = prefix;
 	return 0;
@@ -64,6 +76,17 @@ int vsk_fake_net_set6(struct vsk_fake_net *net, const char *cidr)
 			return -1;
 	if (IN6_IS_ADDR_V4MAPPED(&a) || IN6_IS_ADDR_UNSPECIFIED(&a))
 		return -1;
+	/* Nor a range holding ::1, v4-mapped space, link-local or multicast. */
+	static const struct { unsigned char first[2]; unsigned prefix; } in_use6[] = {
+		{ { 0x00, 0x00 }, 16 }, { { 0xfe, 0x80 }, 10 }, { { 0xff, 0x00 }, 8 },
+	};
+	for (size_t i = 0; i < sizeof(in_use6) / sizeof(in_use6[0]); i++) {
+		unsigned p = prefix < in_use6[i].prefix ? prefix : in_use6[i].prefix;
+		unsigned top = ((unsigned)a.s6_addr[0] << 8) | a.s6_addr[1];
+		unsigned used = ((unsigned)in_use6[i].first[0] << 8) | in_use6[i].first[1];
+		if ((top >> (16 - p)) == (used >> (16 - p)))
+			return -1;
+	}
 	net->base6 = a;
 	net->prefix6 = prefix;
 	return 0;

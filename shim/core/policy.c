@@ -73,9 +73,11 @@ void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 	if ((v = get("VSOCKIFY_FAKE_NET4")) && *v &&
 	    vsk_fake_net_set4(&cfg->net, v) != 0)
 		note_problem(cfg, "VSOCKIFY_FAKE_NET4", v,
-			     "expected an IPv4 network a.b.c.d/8..24 with zero host bits");
+			     "expected an IPv4 network a.b.c.d/8..24 with zero host bits, "
+			     "outside 0/8, 127.0.0.0/16 and 224/3");
 	if ((v = get("VSOCKIFY_FAKE_NET6")) && *v &&
 	    vsk_fake_net_set6(&cfg->net, v) != 0)
 		note_problem(cfg, "VSOCKIFY_FAKE_NET6", v,
-			     "expected an IPv6 network x::/16..96 with zero host bits");
+			     "expected an IPv6 network x::/16..96 with zero host bits, "
+			     "outside ::/16, fe80::/10 and ff00::/8");
 }

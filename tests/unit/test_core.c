@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 
 #include "core/core.h"
 
@@ -245,8 +248,70 @@ static void test_config(void)
 	      cfg.problems[0]);
 }
 
+static void test_ranges_in_use(void)
+{
+	static const struct {
+		const char *cidr;
+		int ok;
+	} v4[] = {
+		{ "127.128.0.0/9", 0 }, { "127.64.0.0/10", 0 }, { "10.200.0.0/16", 0 },
+		{ "127.0.0.0/8", -1 },  { "0.0.0.0/8", -1 },    { "127.0.0.0/16", -1 },
+		{ "127.0.0.0/9", -1 },  { "224.0.0.0/8", -1 },  { "240.0.0.0/8", -1 },
+		{ "127.1.0.0/16", 0 },
+	};
+	static const struct {
+		const char *cidr;
+		int ok;
+	} v6[] = {
+		{ "100::7673:6f63:0:0/96", 0 }, { "::/16", -1 }, { "::/96", -1 },
+		{ "fe80::/16", -1 },             { "ff02::/16", -1 }, { "fd00:1::/64", 0 },
+	};
+	struct vsk_fake_net net;
+
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		vsk_fake_net_default(&net);
+		CHECK(vsk_fake_net_set4(&net, v4[i].cidr) == v4[i].ok, "FAKE_NET4 %s %s",
+		      v4[i].cidr, v4[i].ok ? "refused (holds addresses in real use)" : "accepted");
+	}
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+		vsk_fake_net_default(&net);
+		CHECK(vsk_fake_net_set6(&net, v6[i].cidr) == v6[i].ok, "FAKE_NET6 %s %s",
+		      v6[i].cidr, v6[i].ok ? "refused" : "accepted");
+	}
+}
+
+static void test_tcp_options(void)
+{
+	int v = 5, out = -7;
+
+	CHECK(vsk_tcpopt_set(IPPROTO_TCP, TCP_NODELAY, false, &v, sizeof(v), &out) == 0 &&
+		      out == 1, "TCP_NODELAY 5 reads back 1");
+	CHECK(vsk_tcpopt_set(IPPROTO_TCP, TCP_NODELAY, false, &v, 2, &out) == EINVAL,
+	      "short optlen is EINVAL");
+	v = 0;
+	CHECK(vsk_tcpopt_set(IPPROTO_TCP, TCP_KEEPIDLE, false, &v, sizeof(v), &out) == EINVAL,
+	      "TCP_KEEPIDLE 0 is EINVAL");
+	v = 40000;
+	CHECK(vsk_tcpopt_set(IPPROTO_TCP, TCP_KEEPINTVL, false, &v, sizeof(v), &out) == EINVAL,
+	      "TCP_KEEPINTVL above 32767 is EINVAL");
+	v = 0xff;
+	CHECK(vsk_tcpopt_set(IPPROTO_IP, IP_TOS, false, &v, sizeof(v), &out) == 0 && out == 0xfc,
+	      "IP_TOS keeps the ECN bits the kernel's");
+	v = -1;
+	CHECK(vsk_tcpopt_set(IPPROTO_IPV6, IPV6_TCLASS, true, &v, sizeof(v), &out) == 0 && out == 0,
+	      "IPV6_TCLASS -1 means 0");
+	CHECK(vsk_tcpopt_set(IPPROTO_IPV6, IPV6_TCLASS, false, &v, sizeof(v), &out) == ENOPROTOOPT,
+	      "IPv6 options on an AF_INET socket are ENOPROTOOPT");
+	CHECK(vsk_tcpopt_set(IPPROTO_TCP, TCP_CONGESTION, false, "reno", 4, &out) == -1,
+	      "options outside the table are left to the kernel");
+	CHECK(vsk_tcpopt_default(IPPROTO_TCP, TCP_MAXSEG, false, &out) == 0 && out == 536,
+	      "TCP_MAXSEG default 536 without an fd");
+}
+
 int main(void)
 {
+	test_ranges_in_use();
+	test_tcp_options();
 	test_names();
 	test_fake_addresses();
 	test_ports_and_errors();

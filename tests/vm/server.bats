@@ -129,3 +129,17 @@ PY
 	[[ $output == *"still tcp 2 ('0.0.0.0', 0)"* ]]
 	[[ $output == *"tcp bind ok"* ]]
 }
+
+@test "binding vsock-any.local to port 0 is an AF_VSOCK bind, AF_INET to the app" {
+	run strace -f -E LD_PRELOAD="$LIB" -e trace=socket,bind,listen python3 -c '
+import socket
+s = socket.socket()
+s.bind(("vsock-any.local", 0)); s.listen()
+print("name", s.getsockname()[0], 1024 <= s.getsockname()[1] <= 65535)
+print("domain", s.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN))'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"name 127.255.255.255 True"* ]]
+	[[ $output == *"domain 2"* ]]
+	[[ $output == *"bind("*"{sa_family=AF_VSOCK, svm_cid=VMADDR_CID_ANY"* ]]
+}
