@@ -78,10 +78,12 @@ fuzz: deps all
 
 # ---- stress (tests/stress/; in the VM) ------------------------------------
 stress: deps all
+	@tests/stress/run.sh --build-only
 	@tests/vm/run-in-vm.sh -- tests/stress/run.sh --full
 
 tsan: deps all
-	@tests/vm/run-in-vm.sh -- tests/stress/run.sh --full --tsan
+	@tests/stress/run.sh --build-only --tsan
+	@tests/vm/run-in-vm.sh --timeout 7200 -- tests/stress/run.sh --full --tsan
 
 install: $(B)/libvsockify.so $(B)/vsockify
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)

@@ -606,13 +606,10 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 			if (vsk_real.getsockopt(fd, level, optname, &v, &l) != 0)
 				return -1;
 			state = atomic_load(&e->state);
-			if (state & VSK_FD_CONNECTING) {
-				struct sockaddr_vm vm;
-				socklen_t vl = sizeof(vm);
-				if (v != 0)
-					set_flags(e, VSK_FD_DEAD | VSK_FD_ABORTED, VSK_FD_CONNECTING);
-				else if (vsk_real.getpeername(fd, (struct sockaddr *)&vm, &vl) == 0)
-					set_flags(e, 0, VSK_FD_CONNECTING);
+			/* A success stays "connecting" until the next connect,
+			 * which TCP answers with 0 once. */
+			if ((state & VSK_FD_CONNECTING) && v != 0) {
+				set_flags(e, VSK_FD_DEAD | VSK_FD_ABORTED, VSK_FD_CONNECTING);
 				v = vsk_map_connect_errno(v);
 			}
 			return put_int_opt(v, optval, optlen);
