@@ -12,7 +12,9 @@
  * it checked is still there (docs/design.md, "The swap and other threads"). */
 #include <linux/futex.h>
 #include <linux/vm_sockets.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -228,11 +230,17 @@ int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags
 		   const struct vsk_opt_slot *opts, int nopts)
 {
 	struct vsk_fd_entry *e = entry_for(fd, true);
+	sigset_t all, old;
 	bool locked;
 	int err = 0;
 
 	if (!e)
 		return EMFILE;
+	/* A signal handler on this thread that closed or dup2'd over fd
+	 * between the compare and the dup3 would pass our own lock; so no
+	 * handler runs in between. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	locked = vsk_fd_lock(fd);
 	if ((long long)atomic_load(&e->gen) != gen) {
 		/* Closed or replaced since the check: whatever holds the number
@@ -250,6 +258,7 @@ int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags
 		}
 	}
 	vsk_fd_unlock(fd, locked);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
 }
 

@@ -279,6 +279,14 @@ int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err)
 		return -1;
 	}
 	carry_socket_options(sw->fd, vfd, sw->touched);
+	if (for_connect && !(sw->touched & sndtimeo_bit())) {
+		/* vsock gives up on a connect after 2 s; TCP tries for about
+		 * 127 s (six SYN retries) before ETIMEDOUT.  A busy peer must
+		 * not fail where TCP would still be waiting. */
+		struct timeval tcp_like = { .tv_sec = 127 };
+		vsk_real.setsockopt(vfd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
+				    &tcp_like, sizeof(tcp_like));
+	}
 	if (vsk_mark_socket(vfd, sw->fam) != 0)
 		vsk_log(VSK_LOG_DEBUG, "could not mark vsock socket: %s", strerror(errno));
 	return vfd;

@@ -150,7 +150,7 @@ static int cmd_racefd(char **argv)
 		int rd;
 
 		rf.fd = tcp_socket(0);
-		rf.spin = (long long)(rnd() % 1000) * connect_ns / 700;
+		rf.spin = (long long)(rnd() % 1000) * connect_ns / 1000;
 		rf.openfd = -1;
 		snprintf(rf.pattern, sizeof(rf.pattern), "pattern %d\n", i);
 		pthread_barrier_init(&rf.bar, NULL, 2);
@@ -312,6 +312,7 @@ static int cmd_nbseq(char **argv)
 	poll(&p, 1, 10000);
 	getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
 	printf("so_error %s\n", ename(err));
+	/* TCP: 0 for the first connect() after the async completion */
 	printf("fourth %s\n", connect_res(s, &open_));
 	if (send(s, "x", 1, MSG_NOSIGNAL) == 1)
 		printf("send ok\n");
