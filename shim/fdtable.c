@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -133,6 +134,25 @@ void vsk_fd_locks_reset_after_fork(void)
 {
 	for (unsigned s = 0; s < STRIPES; s++)
 		atomic_store(&lock_words[s], 0);
+	vsk_fd_table_owner_is_me();
+}
+
+/* ---- children that share our memory --------------------------------------
+ * A child made by vfork(), posix_spawn() or clone(CLONE_VM) runs our hooks
+ * in the parent's memory until it execs: its close_range/dup2 must not
+ * rewrite the parent's table.  fork() runs the atfork handler, which
+ * records the child's own pid; the others do not, so a pid that differs
+ * from the recorded one means "not our own copy of the table". */
+static pid_t table_owner;
+
+void vsk_fd_table_owner_is_me(void)
+{
+	table_owner = (pid_t)syscall(SYS_getpid);
+}
+
+static bool table_is_mine(void)
+{
+	return (pid_t)syscall(SYS_getpid) == table_owner;
 }
 
 /* ---- entries ------------------------------------------------------------- */
@@ -165,6 +185,7 @@ long long vsk_fd_gen(int fd)
 static void clear_locked(struct vsk_fd_entry *e)
 {
 	atomic_fetch_add(&e->gen, 1);
+	e->nregs = 0;
 	atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->state, 0, memory_order_release);
 }
@@ -176,6 +197,8 @@ void vsk_fd_release(int fd)
 
 	if (!e)
 		return; /* no swap can be running on it: a swap creates the entry first */
+	if ((atomic_load(&e->state) || atomic_load(&e->touched)) && !table_is_mine())
+		return;
 	locked = vsk_fd_lock(fd);
 	clear_locked(e);
 	vsk_fd_unlock(fd, locked);
@@ -190,6 +213,8 @@ void vsk_fd_release_range(unsigned first, unsigned last)
 	bool held[STRIPES];
 	unsigned got;
 
+	if (!table_is_mine())
+		return;
 	for (;;) {
 		for (got = 0; got < n; got++) {
 			unsigned s = (first + got) % STRIPES;
@@ -226,6 +251,56 @@ static void claim_locked(struct vsk_fd_entry *e, unsigned state)
 	atomic_store_explicit(&e->state, state, memory_order_release);
 }
 
+static unsigned gen_of(int fd)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+
+	return e ? atomic_load(&e->gen) : 0;
+}
+
+/* The swap replaced the open file: register the new one wherever the app
+ * had registered the old, with the same events and data (EPOLLET and
+ * EPOLLONESHOT included), in epoll fds that are still the same. */
+static void rearm_epoll_locked(int fd, struct vsk_fd_entry *e)
+{
+	for (int i = 0; i < e->nregs; i++) {
+		struct epoll_event ev = { .events = e->regs[i].events,
+					  .data.u64 = e->regs[i].data };
+		if (gen_of(e->regs[i].epfd) == e->regs[i].epfd_gen &&
+		    vsk_real.epoll_ctl(e->regs[i].epfd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+		    errno != EEXIST)
+			vsk_log(VSK_LOG_WARN, "fd %d: could not carry its epoll registration "
+				"(epoll fd %d) over to the vsock socket: %s", fd,
+				e->regs[i].epfd, strerror(errno));
+	}
+}
+
+void vsk_fd_note_epoll(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	struct vsk_fd_entry *e, *ep;
+	bool locked;
+	int i;
+
+	if (!(e = entry_for(fd, op == EPOLL_CTL_ADD)) || !(ep = entry_for(epfd, true)) ||
+	    !table_is_mine())
+		return;
+	locked = vsk_fd_lock(fd);
+	for (i = 0; i < e->nregs && e->regs[i].epfd != epfd; i++)
+		;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < e->nregs)
+			e->regs[i] = e->regs[--e->nregs];
+	} else if (ev && (i < e->nregs || (op == EPOLL_CTL_ADD && i < VSK_EPOLL_REGS))) {
+		if (i == e->nregs)
+			e->nregs++;
+		e->regs[i] = (struct vsk_epoll_reg){ .epfd = epfd,
+						     .epfd_gen = atomic_load(&ep->gen),
+						     .events = ev->events,
+						     .data = ev->data.u64 };
+	}
+	vsk_fd_unlock(fd, locked);
+}
+
 int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags,
 		   const struct vsk_opt_slot *opts, int nopts)
 {
@@ -236,6 +311,11 @@ int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags
 
 	if (!e)
 		return EMFILE;
+	if (!table_is_mine()) {
+		/* A vfork child connecting before exec: do the swap, record
+		 * nothing in the parent's table. */
+		return vsk_real.dup3(vfd, fd, dup_flags) < 0 ? errno : 0;
+	}
 	/* A signal handler on this thread that closed or dup2'd over fd
 	 * between the compare and the dup3 would pass our own lock; so no
 	 * handler runs in between. */
@@ -255,6 +335,8 @@ int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags
 		if (vsk_real.dup3(vfd, fd, dup_flags) < 0) {
 			err = errno;
 			atomic_store_explicit(&e->state, 0, memory_order_release);
+		} else {
+			rearm_epoll_locked(fd, e);
 		}
 	}
 	vsk_fd_unlock(fd, locked);
@@ -267,7 +349,7 @@ struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
 	struct vsk_fd_entry *e = entry_for(fd, true);
 	bool locked;
 
-	if (!e)
+	if (!e || !table_is_mine())
 		return NULL;
 	locked = vsk_fd_lock(fd);
 	claim_locked(e, VSK_FD_OURS | (unsigned)fam);
@@ -290,11 +372,12 @@ void vsk_fd_copy(int from, int to)
 		vsk_fd_unlock(from, locked);
 	}
 	dst = entry_for(to, state || touched);
-	if (!dst)
+	if (!dst || ((state || touched || atomic_load(&dst->state)) && !table_is_mine()))
 		return;
 	locked = vsk_fd_lock(to);
 	if (state)
 		memcpy(dst->opts, opts, sizeof(opts));
+	dst->nregs = 0; /* epoll registers (file, number): the new number has none */
 	/* A dup shares the socket, so its options too. */
 	atomic_store_explicit(&dst->touched, touched, memory_order_relaxed);
 	atomic_store_explicit(&dst->state, state, memory_order_release);
@@ -331,6 +414,30 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 		claim_locked(e, VSK_FD_OURS | (unsigned)fam);
 	vsk_fd_unlock(fd, locked);
 	return atomic_load(&e->state) ? e : NULL;
+}
+
+int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam)
+{
+	for (unsigned idx = 0; idx < CHUNK_COUNT; idx++) {
+		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
+		if (!c)
+			continue;
+		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
+			unsigned st = atomic_load_explicit(&c[i].state, memory_order_acquire);
+			struct sockaddr_vm vm;
+			socklen_t len = sizeof(vm);
+			int fd = (int)((idx << CHUNK_BITS) | i);
+			enum vsk_app_family f = (enum vsk_app_family)(st & VSK_FD_FAMILY_MASK);
+
+			if (!(st & VSK_FD_BOUND) || f == fam ||
+			    (f != VSK_APP_INET4 && fam != VSK_APP_INET4))
+				continue;
+			if (vsk_real.getsockname(fd, (struct sockaddr *)&vm, &len) == 0 &&
+			    vm.svm_family == AF_VSOCK && vm.svm_cid == cid && vm.svm_port == port)
+				return fd;
+		}
+	}
+	return -1;
 }
 
 static struct vsk_opt_slot *find_slot(struct vsk_fd_entry *e, int level,

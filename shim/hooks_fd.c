@@ -30,6 +30,20 @@ VSK_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	return vsk_real.close_range(first, last, flags);
 }
 
+/* Registrations are remembered so the swap can carry them over to the
+ * vsock socket (an fd put in epoll before connect, as reverse proxies and
+ * reactors do). */
+VSK_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int rc;
+
+	vsk_init();
+	rc = vsk_real.epoll_ctl(epfd, op, fd, ev);
+	if (rc == 0)
+		vsk_fd_note_epoll(epfd, op, fd, ev);
+	return rc;
+}
+
 VSK_EXPORT int dup(int fd)
 {
 	int nfd;

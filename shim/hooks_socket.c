@@ -266,6 +266,29 @@ VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	return connect_fake(fd, sa, len, route, &t);
 }
 
+/* TCP lets one process listen on 127.255.255.255:P and on the IPv6 fake
+ * :P at once; vsock has one port space, so the second bind would say
+ * EADDRINUSE.  Instead the second fd shares the first one's vsock socket:
+ * each connection is accepted once, on whichever fd the app accepts from,
+ * and each fd shows its own family.  Returns 0 (shared), -1 (error), or 1
+ * (nothing to share: bind a new socket). */
+static int share_listener(struct vsk_swap *sw, const struct vsk_target *t)
+{
+	int sibling = vsk_fd_find_sibling_listener(t->cid, t->port, sw->fam), vfd, err;
+
+	if (sibling < 0)
+		return 1;
+	vfd = vsk_real.fcntl(sibling, F_DUPFD_CLOEXEC, 0);
+	if (vfd < 0)
+		return -1;
+	sw->vfd_nonblock = false; /* the shared socket keeps its own flags */
+	if ((err = vsk_swap_install(sw, vfd, VSK_FD_BOUND)))
+		return vsk_fail(err);
+	vsk_log(VSK_LOG_DEBUG, "fd %d: bind to vsock:%u:%u shares fd %d's listener",
+		sw->fd, t->cid, t->port, sibling);
+	return 0;
+}
+
 static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 		     enum vsk_decode_result route, const struct vsk_target *t)
 {
@@ -276,6 +299,8 @@ static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 
 	if ((rc = vet_swap(fd, sa, len, route, true, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.bind(fd, sa, len) : -1;
+	if (t->port != 0 && (rc = share_listener(&sw, t)) <= 0)
+		return rc;
 	vfd = vsk_swap_new_socket(&sw, false, &err);
 	if (vfd < 0)
 		return vsk_fail(err == ENETUNREACH ? EADDRNOTAVAIL : err);
@@ -290,7 +315,7 @@ static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 			strerror(err));
 		return vsk_fail(err);
 	}
-	if ((err = vsk_swap_install(&sw, vfd, 0)))
+	if ((err = vsk_swap_install(&sw, vfd, VSK_FD_BOUND)))
 		return vsk_fail(err);
 	vsk_log(VSK_LOG_DEBUG, "fd %d: bind %s -> vsock:%u", fd,
 		vsk_addr_str(sa, len, buf, sizeof(buf)), t->cid);
@@ -769,6 +794,49 @@ VSK_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		copy.msg_namelen = 0;
 	}
 	return vsk_real.sendmsg(fd, &copy, flags & ~MSG_FASTOPEN);
+}
+
+/* ---- listen and fds passed over Unix sockets ------------------------------ */
+
+/* A full accept queue makes TCP's client wait and retry; vsock resets the
+ * connection at once and the client sees "connection refused".  So our
+ * listeners get the deepest queue the system allows (net.core.somaxconn,
+ * to which the kernel clamps this). */
+VSK_EXPORT int listen(int fd, int backlog)
+{
+	vsk_init();
+	if (!vsk_fd_lookup(fd))
+		return vsk_real.listen(fd, backlog);
+	return vsk_real.listen(fd, INT32_MAX);
+}
+
+/* A socket of ours received over SCM_RIGHTS is adopted as it arrives: its
+ * kernel mark says so. */
+static void adopt_passed_fds(struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			vsk_fd_release(fd); /* a close we could not see */
+			if (vsk_fd_adopt(fd))
+				vsk_log(VSK_LOG_DEBUG, "fd %d: received vsock socket, translating", fd);
+		}
+	}
+}
+
+VSK_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t n;
+
+	vsk_init();
+	n = vsk_real.recvmsg(fd, msg, flags);
+	if (n >= 0 && msg->msg_controllen >= sizeof(struct cmsghdr))
+		adopt_passed_fds(msg);
+	return n;
 }
 
 VSK_EXPORT int socket(int domain, int type, int protocol)

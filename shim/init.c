@@ -60,7 +60,7 @@ static void resolve_all(void)
 #define R(name) *(void **)&vsk_real.name = resolve(#name)
 	R(socket); R(connect); R(bind); R(accept); R(accept4);
 	R(getsockname); R(getpeername); R(getsockopt); R(setsockopt);
-	R(sendto); R(sendmsg);
+	R(sendto); R(sendmsg); R(recvmsg); R(listen); R(epoll_ctl);
 	R(close); R(dup); R(dup2); R(dup3); R(fcntl); R(fcntl64); R(close_range);
 	R(getaddrinfo); R(getnameinfo);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r);
@@ -117,6 +117,7 @@ static void init_once_fn(void)
 	int saved = errno;
 
 	resolve_all();
+	vsk_fd_table_owner_is_me();
 	vsk_replay_init();
 	vsk_log_init();
 	vsk_config_load(&config, config_getenv);

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "core/core.h"
@@ -28,6 +29,9 @@ struct vsk_real {
 	ssize_t (*sendto)(int, const void *, size_t, int,
 			  const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*listen)(int, int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*close)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);
@@ -88,6 +92,17 @@ struct vsk_opt_slot {
 	unsigned char value[VSK_OPT_VALUE_MAX];
 };
 
+/* An epoll registration of the fd, carried over to the vsock socket at the
+ * swap (the kernel ties registrations to the open file, which the swap
+ * replaces).  epfd_gen tells whether epfd is still the same epoll fd. */
+struct vsk_epoll_reg {
+	int epfd;
+	unsigned epfd_gen;
+	uint32_t events;
+	uint64_t data;
+};
+#define VSK_EPOLL_REGS 4
+
 /* One per fd number.  state and touched are read without a lock; every
  * other change happens under the number's lock (vsk_fd_lock). */
 struct vsk_fd_entry {
@@ -99,6 +114,8 @@ struct vsk_fd_entry {
 	 * that the socket it checked is still the one on that number. */
 	atomic_uint gen;
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
+	int nregs;
+	struct vsk_epoll_reg regs[VSK_EPOLL_REGS];
 };
 
 #define VSK_FD_FAMILY_MASK 0x0fu
@@ -106,6 +123,7 @@ struct vsk_fd_entry {
 #define VSK_FD_CONNECTING 0x20u /* connect still running in the kernel */
 #define VSK_FD_DEAD 0x40u       /* connect failed: the next one needs a fresh socket */
 #define VSK_FD_ABORTED 0x80u    /* ...and SO_ERROR told the app: TCP's next says ECONNABORTED */
+#define VSK_FD_BOUND 0x100u     /* made by bind(): a listener, maybe shared by two families */
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
@@ -155,6 +173,8 @@ unsigned vsk_fd_touched(int fd);
 bool vsk_fd_lock(int fd);
 void vsk_fd_unlock(int fd, bool locked);
 void vsk_fd_locks_reset_after_fork(void);
+/* Record this process as the owner of the table (init, and fork children). */
+void vsk_fd_table_owner_is_me(void);
 
 /* The number's generation, read before a swap checks the socket; -1 if fd
  * is beyond what the table can track. */
@@ -177,6 +197,12 @@ bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd));
 /* fd's kernel socket carries our mark but the table lacks it (an exec, a
  * swap finishing in another thread, SCM_RIGHTS): record it.  NULL if not. */
 struct vsk_fd_entry *vsk_fd_adopt(int fd);
+/* An fd of ours made by bind() whose app family is not fam, and whose
+ * vsock socket is bound to cid:port; -1 if none.  (A server binding every
+ * resolver answer binds the IPv4 and the IPv6 fake of one vsock port.) */
+int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam);
+/* Keep fd's epoll registrations in step after a successful epoll_ctl. */
+void vsk_fd_note_epoll(int epfd, int op, int fd, const struct epoll_event *ev);
 /* Remembered protocol options, under the number's lock. */
 int vsk_fd_opt_get(int fd, int level, int optname, void *val, uint32_t *len);
 int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len);
