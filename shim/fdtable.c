@@ -416,8 +416,17 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 	return atomic_load(&e->state) ? e : NULL;
 }
 
+static bool is_v4_address(enum vsk_app_family f)
+{
+	return f == VSK_APP_INET4 || f == VSK_APP_MAPPED;
+}
+
 int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam)
 {
+	int sibling = -1;
+
+	if (fam == VSK_APP_MAPPED)
+		return -1; /* TCP itself refuses ::ffff:a.b.c.d beside a.b.c.d */
 	for (unsigned idx = 0; idx < CHUNK_COUNT; idx++) {
 		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
 		if (!c)
@@ -429,15 +438,18 @@ int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_famil
 			int fd = (int)((idx << CHUNK_BITS) | i);
 			enum vsk_app_family f = (enum vsk_app_family)(st & VSK_FD_FAMILY_MASK);
 
-			if (!(st & VSK_FD_BOUND) || f == fam ||
-			    (f != VSK_APP_INET4 && fam != VSK_APP_INET4))
+			if (!(st & VSK_FD_BOUND) ||
+			    vsk_real.getsockname(fd, (struct sockaddr *)&vm, &len) != 0 ||
+			    vm.svm_family != AF_VSOCK || vm.svm_cid != cid || vm.svm_port != port)
 				continue;
-			if (vsk_real.getsockname(fd, (struct sockaddr *)&vm, &len) == 0 &&
-			    vm.svm_family == AF_VSOCK && vm.svm_cid == cid && vm.svm_port == port)
-				return fd;
+			/* The same address bound twice is EADDRINUSE, as on TCP:
+			 * let the kernel's bind say so. */
+			if (is_v4_address(f) == is_v4_address(fam) || f == VSK_APP_MAPPED)
+				return -1;
+			sibling = fd;
 		}
 	}
-	return -1;
+	return sibling;
 }
 
 static struct vsk_opt_slot *find_slot(struct vsk_fd_entry *e, int level,

@@ -11,9 +11,9 @@ declare -A want=(
 	[curl]=curl [ssh]=openssh-client [sshd]=openssh-server [python3]=python3
 	[strace]=strace [valgrind]=valgrind
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
-	[clang]=clang
+	[clang]=clang [nginx]=nginx-light
 )
-declare -A path_of=([sshd]=/usr/sbin/sshd)
+declare -A path_of=([sshd]=/usr/sbin/sshd [nginx]=/usr/sbin/nginx)
 
 missing=()
 for cmd in "${!want[@]}"; do
