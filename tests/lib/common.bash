@@ -2,7 +2,9 @@
 # every background server records a pidfile there and is killed in teardown.
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-LIB=$ROOT/build/libvsockify.so
+# VSOCKIFY_TEST_LIB=/path/to/libvsockify.so runs a suite against another
+# build (an older one, say, to watch the regression tests fail).
+LIB=${VSOCKIFY_TEST_LIB:-$ROOT/build/libvsockify.so}
 VSOCKIFY=$ROOT/build/vsockify
 HELPERS=$ROOT/tests/helpers
 
@@ -94,4 +96,9 @@ start_vsock_http() {
 	start_bg "$1" socat -d -d VSOCK-LISTEN:"$2",fork,reuseaddr \
 		SYSTEM:"sed -n '/^\r*$/q' >/dev/null; cat '$3'"
 	wait_for_log "$1" "listening on"
+}
+
+# need_helper NAME: fail clearly when build/helpers/NAME was not built.
+need_helper() {
+	[[ -x $ROOT/build/helpers/$1 ]] || { echo "build/helpers/$1 is missing: run make" >&2; return 1; }
 }

@@ -8,15 +8,12 @@
 
 load ../lib/common
 
-# Point the suite at another build of the library (e.g. an older one, to see
-# these tests fail) with VSOCKIFY_TEST_LIB=/path/to/libvsockify.so.
-LIB=${VSOCKIFY_TEST_LIB:-$LIB}
 ROBUST=$ROOT/build/helpers/robust
 
 setup() {
 	require_vm
 	common_setup
-	[[ -x $ROBUST ]] || { echo "build/helpers/robust is missing: run make" >&2; return 1; }
+	need_helper robust
 	# A native (unshimmed) echo server, AF_VSOCK or TCP on 127.0.0.1: one
 	# thread, many connections, so thousands of short connections are cheap.
 	cat >"$TEST_TMP/echo.py" <<'PY'

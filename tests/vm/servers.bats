@@ -8,15 +8,12 @@
 
 load ../lib/common
 
-# Point the suite at another build of the library (e.g. an older one, to see
-# these tests fail) with VSOCKIFY_TEST_LIB=/path/to/libvsockify.so.
-LIB=${VSOCKIFY_TEST_LIB:-$LIB}
 SERVERS=$ROOT/build/helpers/servers
 
 setup() {
 	require_vm
 	common_setup
-	[[ -x $SERVERS ]] || { echo "build/helpers/servers is missing: run make" >&2; return 1; }
+	need_helper servers
 	# client.py ADDRS PORT N: N sequential connections; connection i tries
 	# ADDRS[i % len] first, then the others; each sends a line and expects
 	# "ok ...".  Prints ok=, fail=, fallback=.
