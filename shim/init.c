@@ -127,8 +127,6 @@ static void init_once_fn(void)
 	for (int i = 0; i < config.n_problems; i++)
 		vsk_log(VSK_LOG_ERROR, "%s", config.problems[i]);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
-	vsk_fd_adopt_inherited();
-	atomic_store_explicit(&vsk_ready, true, memory_order_release);
 	errno = saved;
 }
 
@@ -155,15 +153,26 @@ uint32_t vsk_local_cid(void)
 	return cid;
 }
 
+/* The first hook call: the one-time set-up (already done by the
+ * constructor, unless a hook ran even earlier), then adoption of inherited
+ * sockets.  The scan waits for a hook because most programs never call
+ * one (/bin/true pays nothing for it); it is safe in a signal handler
+ * (raw syscalls, no malloc, no lock held across it), and a second scan
+ * racing with it adopts nothing twice. */
 void vsk_init_slow(void)
 {
+	int saved = errno;
+
 	pthread_once(&init_once, init_once_fn);
+	vsk_fd_adopt_inherited();
+	atomic_store_explicit(&vsk_ready, true, memory_order_release);
+	errno = saved;
 }
 
-/* Initialise before main: a hook first called from a signal handler must
- * not be the one to run dlsym and friends.  Hooks called earlier still
- * initialise on demand. */
+/* Resolve symbols and read the configuration before main: a hook first
+ * called from a signal handler must not be the one to run dlsym, malloc or
+ * pthread_once.  Hooks called even earlier initialise on demand. */
 __attribute__((constructor)) static void vsk_init_at_load(void)
 {
-	vsk_init();
+	pthread_once(&init_once, init_once_fn);
 }
