@@ -102,3 +102,9 @@ start_vsock_http() {
 need_helper() {
 	[[ -x $ROOT/build/helpers/$1 ]] || { echo "build/helpers/$1 is missing: run make" >&2; return 1; }
 }
+
+# start_echo NAME vsock|tcp PORT: a native echo server (tests/helpers/echo_server.py).
+start_echo() {
+	start_bg "$1" python3 "$HELPERS/echo_server.py" "$2" "$3"
+	wait_for_log "$1" "listening"
+}

@@ -14,56 +14,23 @@ setup() {
 	require_vm
 	common_setup
 	need_helper robust
-	# A native (unshimmed) echo server, AF_VSOCK or TCP on 127.0.0.1: one
-	# thread, many connections, so thousands of short connections are cheap.
-	cat >"$TEST_TMP/echo.py" <<'PY'
-import selectors, socket, sys
-fam, port = sys.argv[1], int(sys.argv[2])
-if fam == "vsock":
-    l = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    l.bind((socket.VMADDR_CID_ANY, port))
-else:
-    l = socket.socket()
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("127.0.0.1", port))
-l.listen(512)
-l.setblocking(False)
-sel = selectors.DefaultSelector()
-sel.register(l, selectors.EVENT_READ)
-print("listening", fam, port, flush=True)
-while True:
-    for key, _ in sel.select():
-        s = key.fileobj
-        if s is l:
-            try:
-                c, _ = l.accept()
-            except OSError:
-                continue
-            c.setblocking(False)
-            sel.register(c, selectors.EVENT_READ)
-            continue
-        try:
-            d = s.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            continue
-        except OSError:
-            d = b""
-        if d:
-            try:
-                s.send(d)
-            except OSError:
-                pass
-        else:
-            sel.unregister(s)
-            s.close()
-PY
 }
 teardown() { common_teardown; }
 
-# start_echo NAME vsock|tcp PORT
-start_echo() {
-	start_bg "$1" python3 "$TEST_TMP/echo.py" "$2" "$3"
-	wait_for_log "$1" "listening"
+# beside_tcp SUBCOMMAND VSOCK_PORT TCP_PORT: the robust helper against an echo
+# server over plain TCP, then through the shim to one over vsock; the two
+# outputs must be identical.  Leaves the TCP output in $tcp_out.
+beside_tcp() {
+	start_echo vecho vsock "$2"
+	start_echo techo tcp "$3"
+	run timeout 20 "$ROBUST" "$1" 127.0.0.1 "$3"
+	echo "tcp: $output"
+	[ "$status" -eq 0 ]
+	tcp_out=$output
+	run timeout 20 env LD_PRELOAD="$LIB" "$ROBUST" "$1" 127.128.0.1 "$2"
+	echo "shim (status $status): $output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$tcp_out" ]
 }
 
 # field KEY: the number after "KEY=" in $output
@@ -262,17 +229,8 @@ print $s ? "connected\n" : "failed: $@\n";'
 # ---- 7. TCP options need no spare fd ---------------------------------------
 
 @test "TCP options on a shimmed socket still work with the fd table full (no EMFILE), as over TCP" {
-	start_echo vecho vsock 9120
-	start_echo techo tcp 9121
-	run timeout 20 "$ROBUST" emfile 127.0.0.1 9121
-	echo "tcp: $output"
-	[ "$status" -eq 0 ]
-	tcp_out=$output
+	beside_tcp emfile 9120 9121
 	[[ $tcp_out == *"table full: EMFILE"* ]]
-	run timeout 20 env LD_PRELOAD="$LIB" "$ROBUST" emfile 127.128.0.1 9120
-	echo "shim: $output"
-	[ "$status" -eq 0 ]
-	[ "$output" = "$tcp_out" ]
 }
 
 # ---- 8. log lines and log files --------------------------------------------
@@ -385,18 +343,9 @@ PY
 # ---- 11. smaller edge cases ------------------------------------------------
 
 @test "addrlen 200 is EINVAL, AF_UNSPEC disconnects and allows a new connect, a bad buffer is EFAULT (as TCP)" {
-	start_echo vecho vsock 9127
-	start_echo techo tcp 9128
-	run timeout 20 "$ROBUST" small 127.0.0.1 9128
-	echo "tcp: $output"
-	[ "$status" -eq 0 ]
-	tcp_out=$output
+	beside_tcp small 9127 9128
 	[[ $tcp_out == *"addrlen200 rc=-1 EINVAL"* ]]
 	[[ $tcp_out == *"efault rc=-1 EFAULT"* ]]
-	run timeout 20 env LD_PRELOAD="$LIB" "$ROBUST" small 127.128.0.1 9127
-	echo "shim (status $status): $output"
-	[ "$status" -eq 0 ]
-	[ "$output" = "$tcp_out" ]
 }
 
 @test "getaddrinfo of a vsock name asking for UDP or SOCK_DGRAM: EAI_SOCKTYPE" {

@@ -336,35 +336,6 @@ PY
 
 # ---- 4. epoll registered before connect ------------------------------------
 
-# A native (unshimmed) echo server: AF_VSOCK or TCP on 127.0.0.1.
-start_echo() {
-	cat >"$TEST_TMP/echo.py" <<'PY'
-import socket, sys, threading
-fam, port = sys.argv[1], int(sys.argv[2])
-if fam == "vsock":
-    l = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    l.bind((socket.VMADDR_CID_ANY, port))
-else:
-    l = socket.socket()
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("127.0.0.1", port))
-l.listen(64)
-print("listening", fam, port, flush=True)
-def echo(c):
-    while True:
-        d = c.recv(4096)
-        if not d:
-            break
-        c.sendall(d)
-    c.close()
-while True:
-    c, _ = l.accept()
-    threading.Thread(target=echo, args=(c,), daemon=True).start()
-PY
-	start_bg "$1" python3 "$TEST_TMP/echo.py" "$2" "$3"
-	wait_for_log "$1" "listening"
-}
-
 @test "epoll: registered before connect (EPOLLET; EPOLLONESHOT re-armed with MOD) or before bind+listen sees the events, as over TCP" {
 	start_echo techo tcp 9231
 	start_echo vecho vsock 9230
