@@ -28,9 +28,10 @@ $(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
 	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
 
-$(B)/vsockify: shim/vsockify.c | $(B)
+# The wrapper checks rules with the same core the library uses.
+$(B)/vsockify: shim/vsockify.c $(CORE_SRC) shim/core/core.h | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -DVSK_VERSION='"$(VERSION)"' \
-	    -DVSK_LIBDIR='"$(LIBDIR)"' -o $@ $<
+	    -DVSK_LIBDIR='"$(LIBDIR)"' -Ishim -o $@ $< $(CORE_SRC)
 
 $(B)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)

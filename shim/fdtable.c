@@ -248,6 +248,7 @@ static void claim_locked(struct vsk_fd_entry *e, unsigned state)
 {
 	for (int i = 0; i < VSK_OPT_SLOTS; i++)
 		e->opts[i].level = -1;
+	e->shown.local_len = e->shown.peer_len = 0;
 	atomic_store_explicit(&e->state, state, memory_order_release);
 }
 
@@ -302,7 +303,7 @@ void vsk_fd_note_epoll(int epfd, int op, int fd, const struct epoll_event *ev)
 }
 
 int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags,
-		   const struct vsk_opt_slot *opts, int nopts)
+		   const struct vsk_opt_slot *opts, int nopts, const struct vsk_shown *shown)
 {
 	struct vsk_fd_entry *e = entry_for(fd, true);
 	sigset_t all, old;
@@ -330,8 +331,12 @@ int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags
 		/* Claimed before the dup3: a lock-free reader that sees "ours"
 		 * but a TCP socket waits for this lock before it concludes the
 		 * entry is stale, and by then the number holds our socket. */
+		if (shown && (shown->local_len || shown->peer_len))
+			state |= VSK_FD_SHOWN;
 		claim_locked(e, state);
 		memcpy(e->opts, opts, (size_t)nopts * sizeof(*opts));
+		if (shown)
+			e->shown = *shown;
 		if (vsk_real.dup3(vfd, fd, dup_flags) < 0) {
 			err = errno;
 			atomic_store_explicit(&e->state, 0, memory_order_release);
@@ -361,6 +366,7 @@ void vsk_fd_copy(int from, int to)
 {
 	struct vsk_fd_entry *src = entry_for(from, false), *dst;
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
+	struct vsk_shown shown = { 0 };
 	unsigned state = 0, touched = 0;
 	bool locked;
 
@@ -369,14 +375,17 @@ void vsk_fd_copy(int from, int to)
 		state = atomic_load(&src->state);
 		touched = atomic_load(&src->touched);
 		memcpy(opts, src->opts, sizeof(opts));
+		shown = src->shown;
 		vsk_fd_unlock(from, locked);
 	}
 	dst = entry_for(to, state || touched);
 	if (!dst || ((state || touched || atomic_load(&dst->state)) && !table_is_mine()))
 		return;
 	locked = vsk_fd_lock(to);
-	if (state)
+	if (state) {
 		memcpy(dst->opts, opts, sizeof(opts));
+		dst->shown = shown;
+	}
 	dst->nregs = 0; /* epoll registers (file, number): the new number has none */
 	/* A dup shares the socket, so its options too. */
 	atomic_store_explicit(&dst->touched, touched, memory_order_relaxed);
@@ -401,19 +410,95 @@ bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd))
 	return dropped;
 }
 
+/* After an exec: the shown address comes from the rule the mark names (the
+ * exec'd program reads the same configuration), and the port from the
+ * vsock socket when the rule kept the app's. */
+static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e, enum vsk_app_family fam,
+				   int rule)
+{
+	const struct vsk_rules *rs = &vsk_cfg->rules;
+	const struct vsk_rule *r;
+	struct sockaddr_storage shown;
+	struct sockaddr_vm vm;
+	socklen_t vlen = sizeof(vm), n;
+	bool peer;
+	uint16_t port;
+
+	if (rule < 0 || (uint32_t)rule >= rs->n)
+		return;
+	r = &rs->rule[rule];
+	if (r->kind != VSK_RULE_CONNECT && r->kind != VSK_RULE_LISTEN)
+		return;
+	peer = r->kind == VSK_RULE_CONNECT;
+	if (!r->any_port) {
+		port = r->port;
+	} else if ((peer ? vsk_real.getpeername : vsk_real.getsockname)(
+			   fd, (struct sockaddr *)&vm, &vlen) == 0 &&
+		   vm.svm_family == AF_VSOCK && !r->vport) {
+		port = vsk_fold_port(vm.svm_port);
+	} else {
+		port = 0;
+	}
+	n = vsk_rule_shown_addr(r, fam, port, &shown);
+	if (peer) {
+		memcpy(e->shown.peer, &shown, n);
+		e->shown.peer_len = (uint8_t)n;
+	} else {
+		memcpy(e->shown.local, &shown, n);
+		e->shown.local_len = (uint8_t)n;
+	}
+	atomic_fetch_or(&e->state, VSK_FD_SHOWN);
+}
+
 struct vsk_fd_entry *vsk_fd_adopt(int fd)
 {
 	struct vsk_fd_entry *e;
-	enum vsk_app_family fam = vsk_read_mark(fd);
+	int rule;
+	enum vsk_app_family fam = vsk_read_mark(fd, &rule);
 	bool locked;
 
 	if (!fam || !(e = entry_for(fd, true)))
 		return NULL;
 	locked = vsk_fd_lock(fd);
-	if (!atomic_load(&e->state) && vsk_read_mark(fd) == fam)
+	if (!atomic_load(&e->state) && vsk_read_mark(fd, &rule) == fam) {
 		claim_locked(e, VSK_FD_OURS | (unsigned)fam);
+		shown_from_rule_locked(fd, e, fam, rule);
+	}
 	vsk_fd_unlock(fd, locked);
 	return atomic_load(&e->state) ? e : NULL;
+}
+
+void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	bool locked;
+
+	if (!e || !table_is_mine() || len > VSK_SHOWN_MAX)
+		return;
+	locked = vsk_fd_lock(fd);
+	if (atomic_load(&e->state)) {
+		memcpy(e->shown.peer, sa, len);
+		e->shown.peer_len = (uint8_t)len;
+		atomic_fetch_or(&e->state, VSK_FD_SHOWN);
+	}
+	vsk_fd_unlock(fd, locked);
+}
+
+socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	socklen_t n = 0;
+	bool locked;
+
+	if (!e)
+		return 0;
+	locked = vsk_fd_lock(fd);
+	if (atomic_load(&e->state) & VSK_FD_SHOWN) {
+		n = peer ? e->shown.peer_len : e->shown.local_len;
+		memcpy(out, peer ? e->shown.peer : e->shown.local, n);
+	}
+	vsk_fd_unlock(fd, locked);
+	return n;
 }
 
 static bool is_v4_address(enum vsk_app_family f)
@@ -506,24 +591,27 @@ int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len
 	return rc;
 }
 
-int vsk_mark_socket(int fd, enum vsk_app_family fam)
+int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule)
 {
-	unsigned long long mark = VSK_MARK_MAGIC | (unsigned)fam;
+	unsigned long long index = rule >= 0 ? (unsigned long long)rule + 1 : 0;
+	unsigned long long mark = VSK_MARK_MAGIC | (index & 0xffffff) << 8 | (unsigned)fam;
 
 	return vsk_real.setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE,
 				   &mark, sizeof(mark));
 }
 
 /* The mark alone: only a vsock socket answers this option. */
-enum vsk_app_family vsk_read_mark(int fd)
+enum vsk_app_family vsk_read_mark(int fd, int *rule)
 {
 	unsigned long long mark = 0;
 	socklen_t len = sizeof(mark);
 
+	*rule = -1;
 	if (vsk_real.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
 				&len) != 0 ||
 	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
 		return 0;
+	*rule = (int)((mark >> 8) & 0xffffff) - 1;
 	switch (mark & 0xff) {
 	case VSK_APP_INET4: return VSK_APP_INET4;
 	case VSK_APP_INET6: return VSK_APP_INET6;

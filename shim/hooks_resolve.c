@@ -6,18 +6,37 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "shim.h"
 
-/* The canonical form of a name we parsed: lower case, no trailing dot,
+/* Built-in vsock-*.local names first (no rule can redefine them), then
+ * name rules, which make a name an alias of its CID's built-in name. */
+static enum vsk_name_kind classify_name(const char *name, uint32_t *cid)
+{
+	enum vsk_name_kind kind = vsk_parse_name(name, cid);
+	int rule;
+
+	if (kind != VSK_NAME_NOT_OURS || !vsk_cfg->rules.n)
+		return kind;
+	if ((rule = vsk_rules_match_name(&vsk_cfg->rules, name)) < 0)
+		return VSK_NAME_NOT_OURS;
+	*cid = vsk_cfg->rules.rule[rule].cid;
+	vsk_log(VSK_LOG_DEBUG, "name \"%.80s\" is vsock CID %u by rule %d", name, *cid,
+		rule + 1);
+	return VSK_NAME_CID;
+}
+
+/* The canonical form of a name we resolved: lower case, no trailing dot,
  * and CIDs in plain decimal ("vsock-3.local" for "VSOCK-0003.local."), so
- * it is never longer than VSK_NAME_MAX. */
+ * it is never longer than VSK_NAME_MAX.  A rule's name is an alias: its
+ * canonical name is the CID's own. */
 static void canonical_name(const char *name, uint32_t cid, char *out, size_t outlen)
 {
 	size_t i = 0;
 	const char *label = name + sizeof("vsock-") - 1;
 
-	if (*label >= '0' && *label <= '9') {
+	if (strncasecmp(name, "vsock-", 6) != 0 || (*label >= '0' && *label <= '9')) {
 		if (vsk_format_name(cid, out, outlen) < 0 && outlen)
 			out[0] = '\0';
 		return;
@@ -82,7 +101,7 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 	enum vsk_name_kind kind;
 
 	vsk_init();
-	kind = vsk_parse_name(node, &cid);
+	kind = classify_name(node, &cid);
 	/* AI_NUMERICHOST means "never look this up": libc answers exactly. */
 	if (kind == VSK_NAME_NOT_OURS || (hints && (hints->ai_flags & AI_NUMERICHOST)))
 		return vsk_real.getaddrinfo(node, service, hints, res);
@@ -221,7 +240,7 @@ static struct hostent *forward_static(const char *fn, const char *name, int af,
 	uint32_t cid;
 	int herr, err;
 
-	switch (vsk_parse_name(name, &cid)) {
+	switch (classify_name(name, &cid)) {
 	case VSK_NAME_NOT_OURS:
 		return pass(name, af);
 	case VSK_NAME_MALFORMED:
@@ -287,7 +306,7 @@ VSK_EXPORT int gethostbyname_r(const char *name, struct hostent *he, char *buf,
 	enum vsk_name_kind kind;
 
 	vsk_init();
-	kind = vsk_parse_name(name, &cid);
+	kind = classify_name(name, &cid);
 	if (kind == VSK_NAME_NOT_OURS)
 		return vsk_real.gethostbyname_r(name, he, buf, buflen, result, herr);
 	return forward_r("gethostbyname_r", name, AF_INET, he, buf, buflen, result,
@@ -302,7 +321,7 @@ VSK_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *he,
 	enum vsk_name_kind kind;
 
 	vsk_init();
-	kind = vsk_parse_name(name, &cid);
+	kind = classify_name(name, &cid);
 	if (kind == VSK_NAME_NOT_OURS)
 		return vsk_real.gethostbyname2_r(name, af, he, buf, buflen, result, herr);
 	return forward_r("gethostbyname2_r", name, af, he, buf, buflen, result,

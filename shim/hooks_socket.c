@@ -12,15 +12,47 @@
 
 #include "swap.h"
 
-/* Where a connect/bind address leads on vsock.  Today only fake addresses;
- * a rules table for hard-coded IP:port pairs plugs in here.  An address
- * length the kernel would refuse is never ours: the kernel says EINVAL. */
+/* Where a connect/bind address leads on vsock: a fake address, or else the
+ * first rule of that kind (docs/rules.md).  *rule gets the rule's index, or
+ * -1.  An address length the kernel would refuse is never ours: the kernel
+ * says EINVAL. */
 static enum vsk_decode_result route_for(const struct sockaddr *sa, socklen_t len,
-					struct vsk_target *t)
+					enum vsk_rule_kind kind, struct vsk_target *t,
+					int *rule)
 {
+	enum vsk_decode_result fake;
+	uint16_t port;
+
+	*rule = -1;
 	if (len > sizeof(struct sockaddr_storage))
 		return VSK_ADDR_NOT_OURS;
-	return vsk_decode_sockaddr(&vsk_cfg->net, sa, len, t);
+	fake = vsk_decode_sockaddr(&vsk_cfg->net, sa, len, t);
+	if (fake != VSK_ADDR_NOT_OURS || __builtin_expect(!vsk_cfg->rules.n, 1))
+		return fake;
+	if ((*rule = vsk_rules_match_addr(&vsk_cfg->rules, kind, sa, len)) < 0)
+		return VSK_ADDR_NOT_OURS;
+	/* sin_port and sin6_port share their offset. */
+	port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	vsk_rule_target(&vsk_cfg->rules.rule[*rule], port, &t->cid, &t->port);
+	return VSK_ADDR_OK;
+}
+
+/* The address the app used, kept to show it back (connect: getpeername,
+ * bind: getsockname), cleaned as the kernel would report it. */
+static uint8_t keep_app_addr(const struct sockaddr *sa, unsigned char *out)
+{
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in in;
+		memcpy(&in, sa, sizeof(in));
+		memset(in.sin_zero, 0, sizeof(in.sin_zero));
+		memcpy(out, &in, sizeof(in));
+		return sizeof(in);
+	}
+	struct sockaddr_in6 in6;
+	memcpy(&in6, sa, sizeof(in6));
+	in6.sin6_flowinfo = 0;
+	memcpy(out, &in6, sizeof(in6));
+	return sizeof(in6);
 }
 
 static void log_refused_type(const char *what, const struct sockaddr *sa,
@@ -66,7 +98,7 @@ enum { SWAP_GO = 1, SWAP_PASS = 0, SWAP_REFUSED = -1 };
 /* The common start of a connect or bind to one of our addresses: is this a
  * TCP socket vsock can stand in for, and does the address name a CID? */
 static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
-		    enum vsk_decode_result route, bool for_bind, struct vsk_swap *sw)
+		    enum vsk_decode_result route, int rule, bool for_bind, struct vsk_swap *sw)
 {
 	const char *what = for_bind ? "bind to" : "connect to";
 	char buf[80];
@@ -78,6 +110,8 @@ static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
 	case VSK_CHECK_NOT_INET:
 		return SWAP_PASS;
 	case VSK_CHECK_NOT_STREAM:
+		if (rule >= 0) /* rules are for TCP; a real address stays real for UDP */
+			return SWAP_PASS;
 		log_refused_type(what, sa, len);
 		return vsk_fail(EPROTOTYPE);
 	default:
@@ -90,6 +124,11 @@ static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
 			vsk_addr_str(sa, len, buf, sizeof(buf)));
 		return vsk_fail(for_bind ? EADDRNOTAVAIL : EHOSTUNREACH);
 	}
+	sw->rule = rule;
+	if (rule >= 0 && for_bind)
+		sw->shown.local_len = keep_app_addr(sa, sw->shown.local);
+	else if (rule >= 0)
+		sw->shown.peer_len = keep_app_addr(sa, sw->shown.peer);
 	return SWAP_GO;
 }
 
@@ -115,9 +154,9 @@ static int swap_and_connect(struct vsk_swap *sw, const struct sockaddr_vm *vm,
 		int ierr = vsk_swap_install(sw, vfd, err ? VSK_FD_CONNECTING : 0);
 		if (ierr)
 			return vsk_fail(ierr);
-		vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> vsock:%u:%u%s", sw->fd,
+		vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> vsock:%u:%u%s%s", sw->fd,
 			vsk_addr_str(sa, len, buf, sizeof(buf)), vm->svm_cid, vm->svm_port,
-			err ? " (in progress)" : "");
+			sw->rule >= 0 ? " (by a rule)" : "", err ? " (in progress)" : "");
 		return err ? vsk_fail(err) : 0;
 	}
 	vsk_real.close(vfd);
@@ -127,13 +166,13 @@ static int swap_and_connect(struct vsk_swap *sw, const struct sockaddr_vm *vm,
 }
 
 static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
-			enum vsk_decode_result route, const struct vsk_target *t)
+			enum vsk_decode_result route, const struct vsk_target *t, int rule)
 {
 	struct vsk_swap sw;
 	struct sockaddr_vm vm;
 	int rc;
 
-	if ((rc = vet_swap(fd, sa, len, route, false, &sw)) != SWAP_GO)
+	if ((rc = vet_swap(fd, sa, len, route, rule, false, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.connect(fd, sa, len) : -1;
 	vm = vsock_addr(vsk_connect_cid(t->cid), t->port);
 	return swap_and_connect(&sw, &vm, sa, len);
@@ -220,6 +259,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	struct sockaddr_vm vm, peer;
 	socklen_t plen = sizeof(peer);
 	unsigned state;
+	int rule, rc;
 
 	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage))
 		return vsk_real.connect(fd, sa, len); /* the kernel's own error */
@@ -232,7 +272,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	}
 	if (state & VSK_FD_CONNECTING)
 		return connect_progress(fd, e);
-	if (route_for(sa, len, &t) != VSK_ADDR_OK) {
+	if (route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK) {
 		/* vsock cannot reach a real address; say what TCP would. */
 		if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
 			return vsk_fail(EISCONN);
@@ -241,14 +281,24 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
 	if (state & VSK_FD_DEAD) {
 		struct vsk_swap sw;
-		int rc = vsk_swap_check_ours(fd, &sw);
-		if (rc != VSK_CHECK_OK)
+		if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
 			return vsk_fail(-rc);
+		sw.rule = rule;
+		if (rule >= 0)
+			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
 		return swap_and_connect(&sw, &vm, sa, len);
 	}
 	if (vsk_socket_state(fd) != TCP_CLOSE)
 		return vsk_fail(EISCONN);
-	return connect_in_place(fd, e, &vm);
+	rc = connect_in_place(fd, e, &vm);
+	if (rule >= 0 && (rc == 0 || errno == EINPROGRESS || errno == EINTR)) {
+		unsigned char shown[VSK_SHOWN_MAX];
+		int saved = errno;
+		vsk_fd_set_shown_peer(fd, (const struct sockaddr *)shown,
+				      keep_app_addr(sa, shown));
+		errno = saved;
+	}
+	return rc;
 }
 
 VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -256,14 +306,15 @@ VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct vsk_fd_entry *e;
 	struct vsk_target t;
 	enum vsk_decode_result route;
+	int rule;
 
 	vsk_init();
 	if ((e = vsk_fd_lookup(fd)))
 		return connect_ours(fd, e, sa, len);
-	route = route_for(sa, len, &t);
+	route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
 		return vsk_real.connect(fd, sa, len);
-	return connect_fake(fd, sa, len, route, &t);
+	return connect_fake(fd, sa, len, route, &t, rule);
 }
 
 /* TCP lets one process listen on 127.255.255.255:P and on the IPv6 fake
@@ -290,14 +341,14 @@ static int share_listener(struct vsk_swap *sw, const struct vsk_target *t)
 }
 
 static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
-		     enum vsk_decode_result route, const struct vsk_target *t)
+		     enum vsk_decode_result route, const struct vsk_target *t, int rule)
 {
 	struct vsk_swap sw;
 	struct sockaddr_vm vm;
 	char buf[80];
 	int vfd, rc, err;
 
-	if ((rc = vet_swap(fd, sa, len, route, true, &sw)) != SWAP_GO)
+	if ((rc = vet_swap(fd, sa, len, route, rule, true, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.bind(fd, sa, len) : -1;
 	if (t->port != 0 && (rc = share_listener(&sw, t)) <= 0)
 		return rc;
@@ -317,8 +368,9 @@ static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 	}
 	if ((err = vsk_swap_install(&sw, vfd, VSK_FD_BOUND)))
 		return vsk_fail(err);
-	vsk_log(VSK_LOG_DEBUG, "fd %d: bind %s -> vsock:%u", fd,
-		vsk_addr_str(sa, len, buf, sizeof(buf)), t->cid);
+	vsk_log(VSK_LOG_DEBUG, "fd %d: bind %s -> vsock:%u:%u%s", fd,
+		vsk_addr_str(sa, len, buf, sizeof(buf)), t->cid, t->port,
+		rule >= 0 ? " (by a rule)" : "");
 	return 0;
 }
 
@@ -326,14 +378,15 @@ VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct vsk_target t;
 	enum vsk_decode_result route;
+	int rule;
 
 	vsk_init();
 	if (vsk_fd_lookup(fd)) /* already bound, like TCP: the kernel says EINVAL */
 		return vsk_real.bind(fd, sa, len);
-	route = route_for(sa, len, &t);
+	route = route_for(sa, len, VSK_RULE_LISTEN, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
 		return vsk_real.bind(fd, sa, len);
-	return bind_fake(fd, sa, len, route, &t);
+	return bind_fake(fd, sa, len, route, &t, rule);
 }
 
 /* ---- addresses shown to the app ---------------------------------------- */
@@ -347,24 +400,44 @@ static bool user_writable(void *p, size_t n)
 	       errno != EFAULT;
 }
 
-/* Show the vsock address vm to the app as its own family, with the
- * kernel's truncation rule.  orig is the app's buffer size; the first
- * min(orig, sizeof(vm)) bytes of sa were already checked by the kernel. */
+/* Give the app an address with the kernel's truncation rule.  orig is the
+ * app's buffer size; the first min(orig, sizeof(struct sockaddr_vm)) bytes
+ * of sa were already checked by the kernel. */
+static int show_bytes(const struct sockaddr_storage *shown, socklen_t shown_len,
+		      struct sockaddr *sa, socklen_t orig, socklen_t *len)
+{
+	socklen_t n = orig < shown_len ? orig : shown_len;
+	socklen_t checked = orig < sizeof(struct sockaddr_vm) ? orig : sizeof(struct sockaddr_vm);
+
+	if (sa && n > checked && !user_writable((char *)sa + checked, n - checked))
+		return vsk_fail(EFAULT);
+	if (sa)
+		memcpy(sa, shown, n);
+	*len = shown_len;
+	return 0;
+}
+
 static int show_addr(enum vsk_app_family fam, const struct sockaddr_vm *vm,
 		     struct sockaddr *sa, socklen_t orig, socklen_t *len)
 {
 	struct sockaddr_storage shown;
 	socklen_t shown_len = vsk_encode_sockaddr(&vsk_cfg->net, fam, vm->svm_cid,
 						  vm->svm_port, &shown);
-	socklen_t n = orig < shown_len ? orig : shown_len;
-	socklen_t checked = orig < sizeof(*vm) ? orig : sizeof(*vm);
 
-	if (sa && n > checked && !user_writable((char *)sa + checked, n - checked))
-		return vsk_fail(EFAULT);
-	if (sa)
-		memcpy(sa, &shown, n);
-	*len = shown_len;
-	return 0;
+	return show_bytes(&shown, shown_len, sa, orig, len);
+}
+
+/* A socket a rule made shows the address the app used (docs/rules.md);
+ * a listener bound to port 0 shows the port vsock picked. */
+static socklen_t shown_by_rule(int fd, bool peer, const struct sockaddr_vm *vm,
+			       struct sockaddr_storage *out)
+{
+	socklen_t n = vsk_fd_shown(fd, peer, out);
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
+
+	if (n && !peer && in->sin_port == 0) /* sin6_port: same offset */
+		in->sin_port = htons(vsk_fold_port(vm->svm_port));
+	return n;
 }
 
 /* Call real (getsockname, getpeername) for one of ours.  The kernel itself
@@ -425,7 +498,14 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 		*len = orig;
 	}
 	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
-	if (real == vsk_real.getsockname)
+	bool peer = real == vsk_real.getpeername;
+	if (atomic_load_explicit(&e->state, memory_order_acquire) & VSK_FD_SHOWN) {
+		struct sockaddr_storage shown;
+		socklen_t n = shown_by_rule(fd, peer, vm, &shown);
+		if (n)
+			return show_bytes(&shown, n, sa, orig, len);
+	}
+	if (!peer)
 		fill_local_cid(fd, vm);
 	return show_addr(vsk_fd_family(e), vm, sa, orig, len);
 }
@@ -486,7 +566,7 @@ static int accept_ours(int fd, enum vsk_app_family fam, struct sockaddr *sa,
 		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", nfd);
 		return vsk_fail(EMFILE);
 	}
-	vsk_mark_socket(nfd, fam);
+	vsk_mark_socket(nfd, fam, -1);
 	if (sa)
 		show_addr(fam, (struct sockaddr_vm *)(void *)&got, sa, orig, len);
 	return nfd;
@@ -719,6 +799,7 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 	struct vsk_target t;
 	struct vsk_swap sw;
 	enum vsk_decode_result route;
+	int rule;
 
 	*drop_addr = false;
 	if (vsk_fd_lookup(fd)) {
@@ -726,10 +807,12 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 		*drop_addr = true;
 		return 1;
 	}
-	route = route_for(dst, len, &t);
+	route = route_for(dst, len, VSK_RULE_CONNECT, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
 		return 0;
 	if (!(flags & MSG_FASTOPEN)) {
+		if (rule >= 0) /* a real address: the kernel answers as it would */
+			return 0;
 		int type = 0;
 		socklen_t tl = sizeof(type);
 		if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
@@ -749,10 +832,12 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 	case VSK_CHECK_NOT_INET:
 		return 0;
 	case VSK_CHECK_NOT_STREAM:
+		if (rule >= 0)
+			return 0;
 		log_refused_type("send to", dst, len);
 		return vsk_fail(EPROTOTYPE);
 	}
-	if (connect_fake(fd, dst, len, route, &t) != 0 && errno != EINPROGRESS)
+	if (connect_fake(fd, dst, len, route, &t, rule) != 0 && errno != EINPROGRESS)
 		return -1;
 	*drop_addr = true;
 	return 1;

@@ -112,6 +112,21 @@ static void after_fork_in_child(void)
 	vsk_fd_locks_reset_after_fork();
 }
 
+/* Once per process: the rules are read once, before main. */
+static void log_rule_problems(void)
+{
+	int n = config.n_rule_problems;
+
+	if (!n)
+		return;
+	for (int i = 0; i < n && i < VSK_CONFIG_PROBLEMS; i++)
+		vsk_log(VSK_LOG_ERROR, "%s", config.rule_problems[i]);
+	if (n > VSK_CONFIG_PROBLEMS)
+		vsk_log(VSK_LOG_ERROR, "... and %d more rule problems", n - VSK_CONFIG_PROBLEMS);
+	vsk_log(VSK_LOG_ERROR, "ignoring every rule of a source with a problem; %u rules "
+		"apply (see them with: vsockify --check)", config.rules.n);
+}
+
 static void init_once_fn(void)
 {
 	int saved = errno;
@@ -126,6 +141,7 @@ static void init_once_fn(void)
 	vsk_cfg = &config;
 	for (int i = 0; i < config.n_problems; i++)
 		vsk_log(VSK_LOG_ERROR, "%s", config.problems[i]);
+	log_rule_problems();
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 	errno = saved;
 }

@@ -103,6 +103,14 @@ struct vsk_epoll_reg {
 };
 #define VSK_EPOLL_REGS 4
 
+/* What getsockname/getpeername show for a socket a rule made: the address
+ * the app bound or dialled.  A length of 0: the fake address, as usual. */
+#define VSK_SHOWN_MAX 28 /* sizeof(struct sockaddr_in6) */
+struct vsk_shown {
+	uint8_t local_len, peer_len;
+	unsigned char local[VSK_SHOWN_MAX], peer[VSK_SHOWN_MAX];
+};
+
 /* One per fd number.  state and touched are read without a lock; every
  * other change happens under the number's lock (vsk_fd_lock). */
 struct vsk_fd_entry {
@@ -116,6 +124,7 @@ struct vsk_fd_entry {
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 	int nregs;
 	struct vsk_epoll_reg regs[VSK_EPOLL_REGS];
+	struct vsk_shown shown; /* under the lock; VSK_FD_SHOWN says it is set */
 };
 
 #define VSK_FD_FAMILY_MASK 0x0fu
@@ -124,6 +133,7 @@ struct vsk_fd_entry {
 #define VSK_FD_DEAD 0x40u       /* connect failed: the next one needs a fresh socket */
 #define VSK_FD_ABORTED 0x80u    /* ...and SO_ERROR told the app: TCP's next says ECONNABORTED */
 #define VSK_FD_BOUND 0x100u     /* made by bind(): a listener, maybe shared by two families */
+#define VSK_FD_SHOWN 0x200u     /* made by a rule: see vsk_fd_entry.shown */
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
@@ -185,7 +195,12 @@ void vsk_fd_release_range(unsigned first, unsigned last);
 /* The swap's last step, atomic with close/dup2 on fd: dup3 vfd onto fd
  * and record it, only if fd's generation is still gen.  0 or an errno. */
 int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags,
-		   const struct vsk_opt_slot *opts, int nopts);
+		   const struct vsk_opt_slot *opts, int nopts, const struct vsk_shown *shown);
+/* A rule made fd's connect (in place, on a bound socket): show sa as its peer. */
+void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len);
+/* The address a rule says to show for fd's local (peer false) or peer
+ * side; 0 if none. */
+socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out);
 /* Record fd as ours (accept, adoption).  NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
 /* After dup/dup2/F_DUPFD: to refers to what from refers to. */
@@ -215,12 +230,14 @@ static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
 
 /* The kernel-side mark that lets an exec'd child recognise our sockets:
  * a vsock buffer ceiling no real program sets, with the app family in the
- * low bits.  It only raises a limit, so it changes no behaviour. */
+ * low 8 bits and the index + 1 of the rule that made it in the next 24.
+ * It only raises a limit, so it changes no behaviour. */
 #define VSK_MARK_MAGIC 0x7673636b00000000ull /* "vsck" */
-#define VSK_MARK_MASK 0xffffffffffffff00ull
-int vsk_mark_socket(int fd, enum vsk_app_family fam);
-/* Returns the family recorded in the mark, or 0 if fd is not ours. */
-enum vsk_app_family vsk_read_mark(int fd);
+#define VSK_MARK_MASK 0xffffffff00000000ull
+int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule);
+/* Returns the family recorded in the mark, or 0 if fd is not ours; *rule
+ * gets the rule index, or -1. */
+enum vsk_app_family vsk_read_mark(int fd, int *rule);
 
 void vsk_fd_adopt_inherited(void);
 void vsk_log_init(void);

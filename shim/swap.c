@@ -154,6 +154,8 @@ int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
 	socklen_t len = sizeof(local);
 	int type, proto, busy;
 
+	sw->rule = -1;
+	memset(&sw->shown, 0, sizeof(sw->shown));
 	/* The generation first: any close from here on is seen at install. */
 	sw->gen = vsk_fd_gen(fd);
 	if (sw->gen < 0)
@@ -202,6 +204,8 @@ int vsk_swap_check_ours(int fd, struct vsk_swap *sw)
 	struct vsk_fd_entry *e;
 	uint32_t len;
 
+	sw->rule = -1;
+	memset(&sw->shown, 0, sizeof(sw->shown));
 	sw->gen = vsk_fd_gen(fd);
 	if (sw->gen < 0 || !(e = vsk_fd_lookup(fd)))
 		return -EBADF;
@@ -287,7 +291,7 @@ int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err)
 		vsk_real.setsockopt(vfd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
 				    &tcp_like, sizeof(tcp_like));
 	}
-	if (vsk_mark_socket(vfd, sw->fam) != 0)
+	if (vsk_mark_socket(vfd, sw->fam, sw->rule) != 0)
 		vsk_log(VSK_LOG_DEBUG, "could not mark vsock socket: %s", strerror(errno));
 	return vfd;
 }
@@ -301,7 +305,7 @@ int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state)
 		vsk_real.fcntl(vfd, F_SETFL, sw->status_flags);
 	err = vsk_fd_install(vfd, sw->fd, sw->gen, VSK_FD_OURS | (unsigned)sw->fam | state,
 			     (sw->fd_flags > 0 && (sw->fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0,
-			     sw->opts, sw->nopts);
+			     sw->opts, sw->nopts, &sw->shown);
 	vsk_real.close(vfd);
 	if (err == EMFILE)
 		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", sw->fd);

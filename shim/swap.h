@@ -17,6 +17,8 @@ struct vsk_swap {
 	bool vfd_nonblock;   /* the new socket was made non-blocking */
 	int nopts;           /* protocol options to remember */
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
+	int rule;            /* the rule that routed it, or -1 */
+	struct vsk_shown shown;
 };
 
 enum {

@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/core.h"
+
 #ifndef VSK_VERSION
 #define VSK_VERSION "dev"
 #endif
@@ -21,7 +23,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: vsockify [-d|--debug] [--] COMMAND [ARGS...]\n"
+		"Usage: vsockify [-d] [-c FILE] [-r RULE]... [--] COMMAND [ARGS...]\n"
+		"       vsockify --check [-c FILE] [-r RULE]...\n"
 		"       vsockify --cid | --help | --version\n"
 		"\n"
 		"Run COMMAND so that TCP connections and listeners on vsock names\n"
@@ -30,13 +33,19 @@ static void usage(FILE *out)
 		"  vsock-host.local    CID 2      vsock-local.local       CID 1\n"
 		"  vsock-hypervisor.local CID 0   vsock-any.local         any CID (bind)\n"
 		"\n"
-		"  -d, --debug   log every translation (VSOCKIFY_LOG=debug)\n"
-		"      --cid     print this machine's local vsock CID\n"
+		"  -d, --debug        log every translation (VSOCKIFY_LOG=debug)\n"
+		"  -c, --config FILE  read rules from FILE (VSOCKIFY_CONFIG)\n"
+		"  -r, --rule RULE    add a rule (appended to VSOCKIFY_RULES), e.g.\n"
+		"                     'connect 10.0.2.2:5432 vsock:2', 'listen *:8080 vsock:any',\n"
+		"                     'name db.internal vsock:2'\n"
+		"      --check        check every rule source and print the rule table\n"
+		"      --cid          print this machine's local vsock CID\n"
 		"  -h, --help    show this help\n"
 		"      --version show the version\n"
 		"\n"
 		"Environment: VSOCKIFY_LOG=off|error|warn|info|debug, VSOCKIFY_LOG_FILE,\n"
-		"VSOCKIFY_FAKE_NET4, VSOCKIFY_FAKE_NET6 (see docs/design.md).\n");
+		"VSOCKIFY_FAKE_NET4, VSOCKIFY_FAKE_NET6, VSOCKIFY_CONFIG (default\n"
+		"/etc/vsockify.conf), VSOCKIFY_RULES.  See vsockify(1), vsockify.conf(5).\n");
 }
 
 static int print_local_cid(void)
@@ -87,18 +96,136 @@ static int set_preload(const char *lib)
 	return rc;
 }
 
+static void print_problem(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "vsockify: %s\n", msg);
+}
+
+struct options {
+	const char *config;  /* -c */
+	char *rules;         /* every -r, joined by ';' */
+	size_t rules_len;
+	bool check;
+};
+
+static int add_rule_arg(struct options *o, const char *rule)
+{
+	size_t n = strlen(rule);
+	char *grown = realloc(o->rules, o->rules_len + n + 2);
+
+	if (!grown)
+		return -1;
+	o->rules = grown;
+	if (o->rules_len)
+		o->rules[o->rules_len++] = ';';
+	memcpy(o->rules + o->rules_len, rule, n + 1);
+	o->rules_len += n;
+	return 0;
+}
+
+/* Every source the library will read, in its order, checked now so that a
+ * mistake stops here instead of half-applying in the command.  Returns the
+ * number of problems; prints the table when o->check. */
+static int check_rules(const struct options *o)
+{
+	struct vsk_rules rs = { 0 };
+	const char *env_file = getenv("VSOCKIFY_CONFIG");
+	const char *env_rules = getenv("VSOCKIFY_RULES");
+	const char *file = o->config ? o->config : env_file;
+	char line[VSK_RULE_TEXT_MAX];
+	int problems = 0;
+
+	if (file && *file)
+		problems += vsk_rules_add_file(&rs, file, false, print_problem, NULL);
+	else
+		problems += vsk_rules_add_file(&rs, VSK_SYSTEM_CONFIG, true, print_problem, NULL);
+	if (env_rules && *env_rules)
+		problems += vsk_rules_add(&rs, VSK_SRC_LIST, "VSOCKIFY_RULES", env_rules,
+					  strlen(env_rules), print_problem, NULL);
+	if (o->rules_len)
+		problems += vsk_rules_add(&rs, VSK_SRC_ARGS, "--rule", o->rules, o->rules_len,
+					  print_problem, NULL);
+	if (o->check && !problems)
+		for (uint32_t i = 0; i < rs.n; i++)
+			if (vsk_rule_format(&rs, i, line, sizeof(line)) > 0)
+				puts(line);
+	vsk_rules_free(&rs);
+	return problems;
+}
+
+/* Hand the checked rules to the library through its own variables. */
+static int pass_rules(const struct options *o)
+{
+	const char *env_rules = getenv("VSOCKIFY_RULES");
+	char path[PATH_MAX], *joined;
+	int rc;
+
+	if (o->config) {
+		/* Absolute, so children that chdir still find it. */
+		if (!realpath(o->config, path) || setenv("VSOCKIFY_CONFIG", path, 1) != 0)
+			return -1;
+	}
+	if (!o->rules_len)
+		return 0;
+	if (!env_rules || !*env_rules)
+		return setenv("VSOCKIFY_RULES", o->rules, 1);
+	if (asprintf(&joined, "%s;%s", env_rules, o->rules) < 0)
+		return -1;
+	rc = setenv("VSOCKIFY_RULES", joined, 1);
+	free(joined);
+	return rc;
+}
+
+/* "-x VALUE", "--long VALUE" or "--long=VALUE".  NULL if a is not it. */
+static const char *option_value(int argc, char **argv, int *i, const char *shortopt,
+				const char *longopt, bool *missing)
+{
+	const char *a = argv[*i];
+	size_t ln = strlen(longopt);
+
+	*missing = false;
+	if (!strncmp(a, longopt, ln) && a[ln] == '=')
+		return a + ln + 1;
+	if (strcmp(a, shortopt) != 0 && strcmp(a, longopt) != 0)
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
 int main(int argc, char **argv)
 {
 	char lib[PATH_MAX + 32];
+	struct options o = { 0 };
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		const char *a = argv[i];
+		const char *a = argv[i], *v;
+		bool missing;
 		if (!strcmp(a, "--")) {
 			i++;
 			break;
 		} else if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
 			setenv("VSOCKIFY_LOG", "debug", 1);
+		} else if ((v = option_value(argc, argv, &i, "-c", "--config", &missing))) {
+			if (o.config) {
+				fprintf(stderr, "vsockify: only one -c/--config FILE\n");
+				return 2;
+			}
+			o.config = v;
+		} else if ((v = option_value(argc, argv, &i, "-r", "--rule", &missing))) {
+			if (add_rule_arg(&o, v) != 0) {
+				fprintf(stderr, "vsockify: out of memory\n");
+				return 2;
+			}
+		} else if (missing) {
+			fprintf(stderr, "vsockify: option '%s' needs a value\n", a);
+			return 2;
+		} else if (!strcmp(a, "--check")) {
+			o.check = true;
 		} else if (!strcmp(a, "--cid")) {
 			return print_local_cid();
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -113,12 +240,27 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (o.check) {
+		if (i < argc) {
+			fprintf(stderr, "vsockify: --check runs no command\n");
+			return 2;
+		}
+		return check_rules(&o) ? 2 : 0;
+	}
 	if (i >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	if (find_library(lib, sizeof(lib)) != 0) {
-		fprintf(stderr, "vsockify: cannot find %s next to this program or in %s\n",
+	if (check_rules(&o)) {
+		fprintf(stderr, "vsockify: not running %s: fix the rules above\n", argv[i]);
+		return 2;
+	}
+	if (pass_rules(&o) != 0) {
+		fprintf(stderr, "vsockify: cannot pass the rules on: %s\n", strerror(errno));
+		return 2;
+	}
+	free(o.rules);
+	if (find_library(lib, sizeof(lib)) != 0) {		fprintf(stderr, "vsockify: cannot find %s next to this program or in %s\n",
 			LIBNAME, VSK_LIBDIR);
 		return 127;
 	}

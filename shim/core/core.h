@@ -116,6 +116,78 @@ int vsk_tcpopt_set(int level, int optname, bool inet6, const void *val,
 /* Linux's default for an option in the table: 0, an errno, or -1. */
 int vsk_tcpopt_default(int level, int optname, bool inet6, int *value);
 
+/* ---- rules (docs/rules.md, man/vsockify.conf.5) ------------------------ */
+
+enum vsk_rule_kind {
+	VSK_RULE_NAME = 1, /* a host name resolves to a CID's fake address */
+	VSK_RULE_CONNECT,  /* connect() to a hard-coded address goes to vsock */
+	VSK_RULE_LISTEN,   /* bind() to this address becomes a vsock listener */
+};
+
+struct vsk_rule {
+	uint8_t kind;      /* enum vsk_rule_kind */
+	uint8_t af;        /* AF_INET or AF_INET6, as written (0 for "*", names) */
+	bool any_addr;     /* listen "*": every local address */
+	bool any_port;     /* no port written: every port, same number on vsock */
+	bool wildcard;     /* name "*.suffix" */
+	uint16_t port;     /* host order; 0 when any_port */
+	unsigned char addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	uint32_t name_off; /* into vsk_rules.names: lower case, no trailing dot, */
+	uint32_t name_len; /* and for a wildcard the suffix after "*." */
+	uint32_t cid;      /* VSK_CID_ANY for "any" */
+	uint32_t vport;    /* 0: the port the app used */
+};
+
+/* The effective rule table: built once at start-up, then only read. */
+struct vsk_rules {
+	struct vsk_rule *rule;
+	uint32_t n, cap;
+	char *names;
+	size_t names_len, names_cap;
+	uint32_t *slot;    /* open-addressed hash: rule index + 1, 0 empty */
+	uint32_t nslots;   /* a power of two, or 0 */
+};
+
+/* Each problem found while parsing, as one line "SOURCE:WHERE: what". */
+typedef void (*vsk_rules_report_fn)(void *ctx, const char *msg);
+
+enum vsk_rules_source {
+	VSK_SRC_FILE,  /* lines; messages "PATH:LINE: ..." */
+	VSK_SRC_LIST,  /* ';'-separated; messages "LABEL: rule N: ..." */
+	VSK_SRC_ARGS,  /* ';'-joined arguments; messages "LABEL N: ..." */
+};
+#define VSK_RULE_MSG_MAX 512  /* one problem message */
+#define VSK_RULE_TEXT_MAX 320 /* one rule in normalised form */
+
+/* Parse one source and append its rules, all or none: on any problem the
+ * table is left as it was.  A rule whose match repeats an earlier one (in
+ * any source) is a problem too: it could never apply.  Returns the number
+ * of problems reported. */
+int vsk_rules_add(struct vsk_rules *rs, enum vsk_rules_source kind,
+		  const char *label, const char *text, size_t len,
+		  vsk_rules_report_fn report, void *ctx);
+/* Read a whole rules file (at most VSK_RULES_FILE_MAX bytes) and add it.
+ * missing_ok: a file that does not exist is no problem (/etc default). */
+#define VSK_RULES_FILE_MAX (16u << 20)
+int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
+		       vsk_rules_report_fn report, void *ctx);
+void vsk_rules_free(struct vsk_rules *rs);
+
+/* First matching rule's index, or -1.  Names: built-in vsock-*.local names
+ * are the caller's to check first.  Addresses: AF_INET/AF_INET6 only. */
+int vsk_rules_match_name(const struct vsk_rules *rs, const char *name);
+int vsk_rules_match_addr(const struct vsk_rules *rs, enum vsk_rule_kind kind,
+			 const struct sockaddr *sa, socklen_t len);
+/* Where an address matched by rule i leads: cid and vsock port. */
+void vsk_rule_target(const struct vsk_rule *r, uint16_t app_port, uint32_t *cid,
+		     uint32_t *vport);
+/* The address to show the app for a socket rule r made, rebuilt after an
+ * exec: r's address (the wildcard of fam for "*") with port.  Length. */
+socklen_t vsk_rule_shown_addr(const struct vsk_rule *r, enum vsk_app_family fam,
+			      uint16_t port, struct sockaddr_storage *out);
+/* A rule in the normalised form --check prints.  Length, or -1. */
+int vsk_rule_format(const struct vsk_rules *rs, uint32_t i, char *buf, size_t len);
+
 /* ---- configuration ------------------------------------------------------ */
 
 enum vsk_log_level {
@@ -134,10 +206,18 @@ struct vsk_config {
 	enum vsk_log_level log_level;
 	char log_file[VSK_CONFIG_PATH_MAX]; /* empty: stderr */
 	struct vsk_fake_net net;
+	struct vsk_rules rules;
+	/* Rule problems: the first few messages, and how many there were. */
+	int n_rule_problems;
+	char rule_problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];
 	/* Bad settings are reported once logging works, not fatal. */
 	int n_problems;
 	char problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];
 };
+
+#ifndef VSK_SYSTEM_CONFIG
+#define VSK_SYSTEM_CONFIG "/etc/vsockify.conf"
+#endif
 
 typedef const char *(*vsk_getenv_fn)(const char *name);
 void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get);

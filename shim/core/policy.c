@@ -52,6 +52,31 @@ static void note_problem(struct vsk_config *cfg, const char *var,
 		 "ignoring %s=\"%.60s\": %s", var, value, why);
 }
 
+static void note_rule_problem(void *ctx, const char *msg)
+{
+	struct vsk_config *cfg = ctx;
+
+	if (cfg->n_rule_problems < VSK_CONFIG_PROBLEMS)
+		snprintf(cfg->rule_problems[cfg->n_rule_problems], VSK_CONFIG_PROBLEM_LEN,
+			 "%s", msg);
+	cfg->n_rule_problems++;
+}
+
+/* The sources of rules, in their documented order; a bad one is dropped
+ * whole (vsk_rules_add), and the rest still apply. */
+static void load_rules(struct vsk_config *cfg, vsk_getenv_fn get)
+{
+	const char *path = get("VSOCKIFY_CONFIG"), *list = get("VSOCKIFY_RULES");
+
+	if (path && *path)
+		vsk_rules_add_file(&cfg->rules, path, false, note_rule_problem, cfg);
+	else
+		vsk_rules_add_file(&cfg->rules, VSK_SYSTEM_CONFIG, true, note_rule_problem, cfg);
+	if (list && *list)
+		vsk_rules_add(&cfg->rules, VSK_SRC_LIST, "VSOCKIFY_RULES", list, strlen(list),
+			      note_rule_problem, cfg);
+}
+
 void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 {
 	const char *v;
@@ -80,4 +105,5 @@ void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 		note_problem(cfg, "VSOCKIFY_FAKE_NET6", v,
 			     "expected an IPv6 network x::/16..96 with zero host bits, "
 			     "outside ::/16, fe80::/10 and ff00::/8");
+	load_rules(cfg, get);
 }
