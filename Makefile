@@ -4,6 +4,7 @@ VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib/vsockify
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 B          := build
 
@@ -87,13 +88,18 @@ tsan: deps all
 	@tests/vm/run-in-vm.sh --timeout 7200 -- tests/stress/run.sh --full --tsan
 
 install: $(B)/libvsockify.so $(B)/vsockify
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(B)/libvsockify.so $(DESTDIR)$(LIBDIR)/libvsockify.so
 	install -m 0755 $(B)/vsockify $(DESTDIR)$(BINDIR)/vsockify
+	install -m 0644 man/vsockify.1 $(DESTDIR)$(MANDIR)/man1/vsockify.1
+	install -m 0644 man/vsockify.conf.5 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libvsockify.so $(DESTDIR)$(BINDIR)/vsockify
+	rm -f $(DESTDIR)$(LIBDIR)/libvsockify.so $(DESTDIR)$(BINDIR)/vsockify \
+	    $(DESTDIR)$(MANDIR)/man1/vsockify.1 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 2>/dev/null
 
 clean:
 	rm -rf $(B)

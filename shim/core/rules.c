@@ -526,6 +526,16 @@ static size_t cut_comment(const char *s, size_t n)
 	return hash ? (size_t)(hash - s) : n;
 }
 
+/* Files hold a rule per line; lists separate them with ';' or a newline
+ * (so VSOCKIFY_RULES="$(cat file)" works too). */
+static const char *next_separator(const char *s, size_t n, bool list)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\n' || (list && s[i] == ';'))
+			return s + i;
+	return NULL;
+}
+
 int vsk_rules_add(struct vsk_rules *rs, enum vsk_rules_source kind, const char *label,
 		  const char *text, size_t len, vsk_rules_report_fn report, void *ctx)
 {
@@ -537,7 +547,7 @@ int vsk_rules_add(struct vsk_rules *rs, enum vsk_rules_source kind, const char *
 
 	p.where = where;
 	for (size_t i = 0; i < len;) {
-		const char *end = memchr(text + i, kind == VSK_SRC_FILE ? '\n' : ';', len - i);
+		const char *end = next_separator(text + i, len - i, kind != VSK_SRC_FILE);
 		size_t n = end ? (size_t)(end - (text + i)) : len - i;
 
 		number++;

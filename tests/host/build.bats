@@ -57,18 +57,6 @@ teardown() { common_teardown; }
 	[[ $output == *"vsockify["*"]: getaddrinfo(\"vsock-9.local\") -> CID 9"* ]]
 }
 
-@test "wrapper finds the installed library in its private libdir" {
-	make -s -C "$ROOT" install DESTDIR="$TEST_TMP/root" PREFIX=/usr >/dev/null
-	[ -f "$TEST_TMP/root/usr/lib/vsockify/libvsockify.so" ]
-	# Built for PREFIX=/usr/local by default: rebuild the wrapper for /usr.
-	cc -std=gnu11 -DVSK_LIBDIR="\"$TEST_TMP/root/usr/lib/vsockify\"" -o "$TEST_TMP/root/usr/bin/vsockify" "$ROOT/shim/vsockify.c"
-	run "$TEST_TMP/root/usr/bin/vsockify" sh -c 'echo "$LD_PRELOAD"'
-	[ "$status" -eq 0 ]
-	[ "$output" = "$TEST_TMP/root/usr/lib/vsockify/libvsockify.so" ]
-	make -s -C "$ROOT" uninstall DESTDIR="$TEST_TMP/root" PREFIX=/usr
-	[ ! -e "$TEST_TMP/root/usr/lib/vsockify/libvsockify.so" ]
-}
-
 @test "wrapper --cid reads the local CID or says why it cannot" {
 	run "$VSOCKIFY" --cid
 	if [ -e /dev/vsock ]; then

@@ -14,8 +14,9 @@ static int n_tests, n_failed;
 
 #define CHECK(cond, ...)                                                 \
 	do {                                                             \
+		int ok_ = !!(cond);                                      \
 		n_tests++;                                               \
-		if (cond) {                                              \
+		if (ok_) {                                               \
 			printf("ok %d - ", n_tests);                     \
 		} else {                                                 \
 			n_failed++;                                      \
@@ -23,7 +24,7 @@ static int n_tests, n_failed;
 		}                                                        \
 		printf(__VA_ARGS__);                                     \
 		printf("\n");                                            \
-		if (!(cond))                                             \
+		if (!ok_)                                                \
 			printf("#   failed at %s:%d: %s\n", __FILE__,      \
 			       __LINE__, #cond);                         \
 	} while (0)
@@ -308,8 +309,242 @@ static void test_tcp_options(void)
 	      "TCP_MAXSEG default 536 without an fd");
 }
 
+/* ---- rules ---------------------------------------------------------------- */
+
+static char last_problem[VSK_RULE_MSG_MAX];
+static int problems_seen;
+
+static void keep_problem(void *ctx, const char *msg)
+{
+	(void)ctx;
+	problems_seen++;
+	snprintf(last_problem, sizeof(last_problem), "%s", msg);
+}
+
+static int add_list(struct vsk_rules *rs, const char *text)
+{
+	last_problem[0] = '\0';
+	return vsk_rules_add(rs, VSK_SRC_LIST, "VSOCKIFY_RULES", text, strlen(text),
+			     keep_problem, NULL);
+}
+
+static struct sockaddr_storage inet(const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+	} else {
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+	}
+	return ss;
+}
+
+static int match(const struct vsk_rules *rs, enum vsk_rule_kind kind, const char *addr,
+		 uint16_t port)
+{
+	struct sockaddr_storage ss = inet(addr, port);
+
+	return vsk_rules_match_addr(rs, kind, (struct sockaddr *)&ss, sizeof(ss));
+}
+
+static void test_rules_parse(void)
+{
+	static const struct {
+		const char *rule, *normalised;
+	} good[] = {
+		{ "name db.internal vsock:2", "name db.internal vsock:2" },
+		{ "name  *.Guests.Example.\tvsock:3", "name *.guests.example vsock:3" },
+		{ "connect 10.0.2.2:5432 vsock:host:5432", "connect 10.0.2.2:5432 vsock:2:5432" },
+		{ "connect 192.0.2.7 vsock:3", "connect 192.0.2.7 vsock:3" },
+		{ "connect [fd00:0::5]:80 vsock:3:8080", "connect [fd00::5]:80 vsock:3:8080" },
+		{ "connect fd00::6 vsock:local", "connect fd00::6 vsock:1" },
+		{ "listen 0.0.0.0:8080 vsock:any:8080", "listen 0.0.0.0:8080 vsock:any:8080" },
+		{ "listen *:9000 vsock:any", "listen *:9000 vsock:any" },
+		{ "listen * vsock:hypervisor", "listen * vsock:0" },
+		{ "connect 1.2.3.4 vsock:4294967294:65535", "connect 1.2.3.4 vsock:4294967294:65535" },
+	};
+	static const struct {
+		const char *rule, *says;
+	} bad[] = {
+		{ "connect 1.2.3.4:0 vsock:1", "port '0'" },
+		{ "connect 1.2.3.4:65536 vsock:1", "port '65536'" },
+		{ "connect 1.2.3.4 vsock:1:0", "port '0' in the target" },
+		{ "connect 1.2.3.4 vsock:1:70000", "port '70000' in the target" },
+		{ "connect 1.2.3.4 vsock:4294967295", "CID '4294967295'" },
+		{ "connect 1.2.3.4 vsock:-1", "CID '-1'" },
+		{ "connect 1.2.3.4 tcp:1", "must look like vsock:CID" },
+		{ "connect 1.2.3.4", "missing the target" },
+		{ "connect", "missing the address" },
+		{ "connect 1.2.3.4 vsock:1 more", "unexpected 'more'" },
+		{ "route 1.2.3.4 vsock:1", "unknown rule 'route'" },
+		{ "connect * vsock:1", "only for listen" },
+		{ "connect [fd00::5 vsock:1", "without a closing" },
+		{ "connect fd00::5]:80 vsock:1", "is not an IPv4 address" },
+		{ "connect db.internal vsock:1", "use a name rule" },
+		{ "connect 1.2.3 vsock:1", "'1.2.3' is not" },
+		{ "name vsock-5.local vsock:1", "built-in" },
+		{ "name db:5432 vsock:1", "take no port" },
+		{ "name db vsock:1:80", "takes no port" },
+		{ "name 10.0.0.1 vsock:1", "is an address" },
+		{ "name bad_name! vsock:1", "not a host name" },
+		{ "name * vsock:1", "not a host name" },
+		{ "name a..b vsock:1", "not a host name" },
+	};
+	char buf[VSK_RULE_TEXT_MAX];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct vsk_rules rs = { 0 };
+		int n = add_list(&rs, good[i].rule);
+		CHECK(n == 0 && rs.n == 1 && vsk_rule_format(&rs, 0, buf, sizeof(buf)) > 0 &&
+			      strcmp(buf, good[i].normalised) == 0,
+		      "rule \"%s\" reads as \"%s\" (%s)", good[i].rule, good[i].normalised,
+		      n ? last_problem : buf);
+		vsk_rules_free(&rs);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct vsk_rules rs = { 0 };
+		int n = add_list(&rs, bad[i].rule);
+		CHECK(n == 1 && rs.n == 0 && strstr(last_problem, bad[i].says) &&
+			      strncmp(last_problem, "VSOCKIFY_RULES: rule 1: ", 24) == 0,
+		      "rule \"%s\" is refused: %s", bad[i].rule, last_problem);
+		vsk_rules_free(&rs);
+	}
+}
+
+static void test_rules_sources(void)
+{
+	struct vsk_rules rs = { 0 };
+	static const char file[] = "# comment\r\n\r\nconnect 10.0.0.1 vsock:3 # why\r\n"
+				   "name db vsock:2\r\n";
+	static const char with_nul[] = "connect 10.0.0.8 vsock:3\nname a\0b vsock:2\n";
+	char buf[VSK_RULE_TEXT_MAX];
+
+	CHECK(vsk_rules_add(&rs, VSK_SRC_FILE, "f.conf", file, sizeof(file) - 1, keep_problem,
+			    NULL) == 0 && rs.n == 2,
+	      "CRLF, comments and blank lines are fine");
+	CHECK(add_list(&rs, "connect 10.0.0.2 vsock:4;;connect 10.0.0.3 vsock:5 ; ") == 0 &&
+		      rs.n == 4,
+	      "a list may have empty pieces");
+	CHECK(add_list(&rs, "connect 10.0.0.9 vsock:4;connect 10.0.0.1 vsock:9") == 1 &&
+		      rs.n == 4 && strstr(last_problem, "VSOCKIFY_RULES: rule 2: repeats") &&
+		      strstr(last_problem, "connect 10.0.0.1 vsock:3"),
+	      "a repeated match is refused, and the whole source with it: %s", last_problem);
+	CHECK(match(&rs, VSK_RULE_CONNECT, "10.0.0.9", 80) < 0,
+	      "nothing of a refused source applies");
+	CHECK(vsk_rules_add(&rs, VSK_SRC_FILE, "n.conf", with_nul, sizeof(with_nul) - 1,
+			    keep_problem, NULL) == 1 &&
+		      strstr(last_problem, "n.conf:2: contains a NUL byte") && rs.n == 4,
+	      "a NUL byte is refused with its line: %s", last_problem);
+	CHECK(vsk_rules_add(&rs, VSK_SRC_ARGS, "--rule", "bogus", 5, keep_problem, NULL) == 1 &&
+		      strncmp(last_problem, "--rule 1: ", 10) == 0,
+	      "wrapper arguments are numbered: %s", last_problem);
+	CHECK(vsk_rule_format(&rs, 3, buf, sizeof(buf)) > 0 &&
+		      strcmp(buf, "connect 10.0.0.3 vsock:5") == 0,
+	      "sources keep their order");
+	vsk_rules_free(&rs);
+
+	char *big = malloc(12000);
+	memset(big, 'x', 11999);
+	big[11999] = '\0';
+	memcpy(big, "name ", 5);
+	memcpy(big + 11990, " vsock:1", 9);
+	CHECK(add_list(&rs, big) == 1 && strstr(last_problem, "longer than 253"),
+	      "a 12 000-byte name is refused: %.60s", last_problem);
+	memset(big, ' ', 11999);
+	memcpy(big + 11000, "# long comment", 14);
+	CHECK(add_list(&rs, big) == 0 && rs.n == 0, "a long blank line with a comment is fine");
+	free(big);
+	CHECK(vsk_rules_add_file(&rs, "/nonexistent/vsockify.conf", true, keep_problem, NULL) == 0,
+	      "a missing default file is no problem");
+	CHECK(vsk_rules_add_file(&rs, "/nonexistent/vsockify.conf", false, keep_problem, NULL) == 1 &&
+		      strstr(last_problem, "No such file"),
+	      "a missing named file is: %s", last_problem);
+	CHECK(vsk_rules_add_file(&rs, "/", false, keep_problem, NULL) == 1 &&
+		      strstr(last_problem, "is a directory"),
+	      "a directory is refused: %s", last_problem);
+	vsk_rules_free(&rs);
+}
+
+static void test_rules_match(void)
+{
+	struct vsk_rules rs = { 0 };
+	uint32_t cid, vport;
+	int i;
+
+	add_list(&rs, "connect 10.0.0.1:80 vsock:4:8080; connect 10.0.0.1 vsock:3;"
+		      "connect [fd00::5]:443 vsock:5; listen 127.0.0.1 vsock:6;"
+		      "listen *:9000 vsock:any; listen 0.0.0.0:9000 vsock:7;"
+		      "name db.internal vsock:2; name *.guests.example vsock:8;"
+		      "name a.guests.example vsock:9");
+	CHECK(rs.n == 9, "nine rules: %s", last_problem);
+	i = match(&rs, VSK_RULE_CONNECT, "10.0.0.1", 80);
+	vsk_rule_target(&rs.rule[i], 80, &cid, &vport);
+	CHECK(i == 0 && cid == 4 && vport == 8080, "address and port, mapped port");
+	i = match(&rs, VSK_RULE_CONNECT, "10.0.0.1", 22);
+	vsk_rule_target(&rs.rule[i], 22, &cid, &vport);
+	CHECK(i == 1 && cid == 3 && vport == 22, "any port keeps the app's");
+	CHECK(match(&rs, VSK_RULE_CONNECT, "::ffff:10.0.0.1", 22) == 1,
+	      "an IPv4 rule matches the mapped form");
+	CHECK(match(&rs, VSK_RULE_CONNECT, "10.0.0.2", 80) < 0 &&
+		      match(&rs, VSK_RULE_CONNECT, "fd00::5", 80) < 0 &&
+		      match(&rs, VSK_RULE_CONNECT, "fd00::5", 443) == 2,
+	      "other addresses and ports do not match");
+	CHECK(match(&rs, VSK_RULE_LISTEN, "10.0.0.1", 80) < 0 &&
+		      match(&rs, VSK_RULE_CONNECT, "127.0.0.1", 80) < 0,
+	      "connect and listen rules are apart");
+	CHECK(match(&rs, VSK_RULE_LISTEN, "127.0.0.1", 9000) == 3,
+	      "the first matching rule wins over a later '*'");
+	CHECK(match(&rs, VSK_RULE_LISTEN, "0.0.0.0", 9000) == 4 &&
+		      match(&rs, VSK_RULE_LISTEN, "::", 9000) == 4 &&
+		      match(&rs, VSK_RULE_LISTEN, "::1", 9000) == 4 &&
+		      match(&rs, VSK_RULE_LISTEN, "0.0.0.0", 9001) < 0,
+	      "'*:P' matches every address on P, and only P");
+	CHECK(vsk_rules_match_name(&rs, "DB.Internal.") == 6 &&
+		      vsk_rules_match_name(&rs, "db.internal.x") < 0 &&
+		      vsk_rules_match_name(&rs, "xdb.internal") < 0,
+	      "exact names ignore case and a trailing dot, and only match whole");
+	CHECK(vsk_rules_match_name(&rs, "b.guests.example") == 7 &&
+		      vsk_rules_match_name(&rs, "x.y.guests.example") == 7 &&
+		      vsk_rules_match_name(&rs, "guests.example") < 0 &&
+		      vsk_rules_match_name(&rs, "a.guests.example") == 7,
+	      "wildcards match names under the suffix; the earlier rule wins");
+	vsk_rules_free(&rs);
+
+	char *many = malloc(10000 * 40), *p = many;
+	for (int k = 0; k < 10000; k++)
+		p += sprintf(p, "connect 10.%d.%d.1:%d vsock:%d;", k >> 8, k & 255, 1 + k, k);
+	CHECK(add_list(&rs, many) == 0 && rs.n == 10000 &&
+		      match(&rs, VSK_RULE_CONNECT, "10.39.15.1", 9999 + 1) == 9999 &&
+		      match(&rs, VSK_RULE_CONNECT, "10.39.15.1", 1) < 0,
+	      "10 000 rules load and match");
+	free(many);
+	vsk_rules_free(&rs);
+
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	add_list(&rs, "listen *:80 vsock:any; connect 192.0.2.7 vsock:3");
+	CHECK(vsk_rule_shown_addr(&rs.rule[0], VSK_APP_INET4, 80, &ss) == sizeof(*in) &&
+		      in->sin_family == AF_INET && in->sin_addr.s_addr == 0 &&
+		      ntohs(in->sin_port) == 80,
+	      "after an exec, '*' shows the wildcard of its family");
+	CHECK(vsk_rule_shown_addr(&rs.rule[1], VSK_APP_INET4, 22, &ss) == sizeof(*in) &&
+		      in->sin_addr.s_addr == htonl(0xc0000207),
+	      "and a connect rule its address");
+	vsk_rules_free(&rs);
+}
+
 int main(void)
 {
+	test_rules_parse();
+	test_rules_sources();
+	test_rules_match();
 	test_ranges_in_use();
 	test_tcp_options();
 	test_names();
