@@ -249,6 +249,7 @@ static void claim_locked(struct vsk_fd_entry *e, unsigned state)
 	for (int i = 0; i < VSK_OPT_SLOTS; i++)
 		e->opts[i].level = -1;
 	e->shown.local_len = e->shown.peer_len = 0;
+	e->shown.rule_plus1 = 0;
 	atomic_store_explicit(&e->state, state, memory_order_release);
 }
 
@@ -412,11 +413,13 @@ bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd))
 
 /* After an exec: the shown address comes from the rule the mark names (the
  * exec'd program reads the same configuration), and the port from the
- * vsock socket when the rule kept the app's. */
-static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e, enum vsk_app_family fam,
-				   int rule)
+ * vsock socket when the rule kept the app's.  Done when first asked, as
+ * adoption may run in a signal handler and reading rules allocates. */
+static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e)
 {
-	const struct vsk_rules *rs = &vsk_cfg->rules;
+	const struct vsk_rules *rs = vsk_rules();
+	uint32_t rule = e->shown.rule_plus1 - 1;
+	enum vsk_app_family fam = vsk_fd_family(e);
 	const struct vsk_rule *r;
 	struct sockaddr_storage shown;
 	struct sockaddr_vm vm;
@@ -424,7 +427,8 @@ static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e, enum vsk_app_
 	bool peer;
 	uint16_t port;
 
-	if (rule < 0 || (uint32_t)rule >= rs->n)
+	e->shown.rule_plus1 = 0;
+	if (rule >= rs->n)
 		return;
 	r = &rs->rule[rule];
 	if (r->kind != VSK_RULE_CONNECT && r->kind != VSK_RULE_LISTEN)
@@ -447,7 +451,6 @@ static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e, enum vsk_app_
 		memcpy(e->shown.local, &shown, n);
 		e->shown.local_len = (uint8_t)n;
 	}
-	atomic_fetch_or(&e->state, VSK_FD_SHOWN);
 }
 
 struct vsk_fd_entry *vsk_fd_adopt(int fd)
@@ -461,8 +464,8 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 		return NULL;
 	locked = vsk_fd_lock(fd);
 	if (!atomic_load(&e->state) && vsk_read_mark(fd, &rule) == fam) {
-		claim_locked(e, VSK_FD_OURS | (unsigned)fam);
-		shown_from_rule_locked(fd, e, fam, rule);
+		claim_locked(e, VSK_FD_OURS | (unsigned)fam | (rule >= 0 ? VSK_FD_SHOWN : 0));
+		e->shown.rule_plus1 = (uint32_t)(rule + 1);
 	}
 	vsk_fd_unlock(fd, locked);
 	return atomic_load(&e->state) ? e : NULL;
@@ -494,6 +497,8 @@ socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out)
 		return 0;
 	locked = vsk_fd_lock(fd);
 	if (atomic_load(&e->state) & VSK_FD_SHOWN) {
+		if (e->shown.rule_plus1)
+			shown_from_rule_locked(fd, e);
 		n = peer ? e->shown.peer_len : e->shown.local_len;
 		memcpy(out, peer ? e->shown.peer : e->shown.local, n);
 	}

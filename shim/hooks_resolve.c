@@ -15,13 +15,14 @@
 static enum vsk_name_kind classify_name(const char *name, uint32_t *cid)
 {
 	enum vsk_name_kind kind = vsk_parse_name(name, cid);
+	const struct vsk_rules *rs;
 	int rule;
 
-	if (kind != VSK_NAME_NOT_OURS || !vsk_cfg->rules.n)
+	if (kind != VSK_NAME_NOT_OURS || !name || !(rs = vsk_rules())->n)
 		return kind;
-	if ((rule = vsk_rules_match_name(&vsk_cfg->rules, name)) < 0)
+	if ((rule = vsk_rules_match_name(rs, name)) < 0)
 		return VSK_NAME_NOT_OURS;
-	*cid = vsk_cfg->rules.rule[rule].cid;
+	*cid = rs->rule[rule].cid;
 	vsk_log(VSK_LOG_DEBUG, "name \"%.80s\" is vsock CID %u by rule %d", name, *cid,
 		rule + 1);
 	return VSK_NAME_CID;

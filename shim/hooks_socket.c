@@ -20,6 +20,7 @@ static enum vsk_decode_result route_for(const struct sockaddr *sa, socklen_t len
 					enum vsk_rule_kind kind, struct vsk_target *t,
 					int *rule)
 {
+	const struct vsk_rules *rs;
 	enum vsk_decode_result fake;
 	uint16_t port;
 
@@ -27,13 +28,13 @@ static enum vsk_decode_result route_for(const struct sockaddr *sa, socklen_t len
 	if (len > sizeof(struct sockaddr_storage))
 		return VSK_ADDR_NOT_OURS;
 	fake = vsk_decode_sockaddr(&vsk_cfg->net, sa, len, t);
-	if (fake != VSK_ADDR_NOT_OURS || __builtin_expect(!vsk_cfg->rules.n, 1))
+	if (fake != VSK_ADDR_NOT_OURS || __builtin_expect(!(rs = vsk_rules())->n, 1))
 		return fake;
-	if ((*rule = vsk_rules_match_addr(&vsk_cfg->rules, kind, sa, len)) < 0)
+	if ((*rule = vsk_rules_match_addr(rs, kind, sa, len)) < 0)
 		return VSK_ADDR_NOT_OURS;
 	/* sin_port and sin6_port share their offset. */
 	port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	vsk_rule_target(&vsk_cfg->rules.rule[*rule], port, &t->cid, &t->port);
+	vsk_rule_target(&rs->rule[*rule], port, &t->cid, &t->port);
 	return VSK_ADDR_OK;
 }
 

@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,21 +112,66 @@ void vsk_fd_adopt_inherited(void)
 static void after_fork_in_child(void)
 {
 	vsk_fd_locks_reset_after_fork();
+	vsk_rules_reset_after_fork();
 }
 
-/* Once per process: the rules are read once, before main. */
-static void log_rule_problems(void)
-{
-	int n = config.n_rule_problems;
+/* ---- rules, read at first need ------------------------------------------- */
 
-	if (!n)
-		return;
-	for (int i = 0; i < n && i < VSK_CONFIG_PROBLEMS; i++)
-		vsk_log(VSK_LOG_ERROR, "%s", config.rule_problems[i]);
-	if (n > VSK_CONFIG_PROBLEMS)
-		vsk_log(VSK_LOG_ERROR, "... and %d more rule problems", n - VSK_CONFIG_PROBLEMS);
-	vsk_log(VSK_LOG_ERROR, "ignoring every rule of a source with a problem; %u rules "
-		"apply (see them with: vsockify --check)", config.rules.n);
+enum { RULES_UNREAD, RULES_READING };
+struct vsk_rules vsk_rule_table;
+atomic_int vsk_rules_state;
+static const struct vsk_rules no_rules;
+
+#define RULE_PROBLEMS_LOGGED 20
+
+static void log_rule_problem(void *ctx, const char *msg)
+{
+	int *n = ctx;
+
+	if (++*n <= RULE_PROBLEMS_LOGGED)
+		vsk_log(VSK_LOG_ERROR, "%s", msg);
+}
+
+/* One thread reads; others wait the few hundred microseconds it takes.
+ * Signals are blocked meanwhile, so a handler on the reading thread can
+ * never wait for itself. */
+const struct vsk_rules *vsk_rules_slow(void)
+{
+	int expected = RULES_UNREAD, problems = 0;
+	sigset_t all, old;
+
+	if (!vsk_cfg)
+		return &no_rules;
+	while (atomic_load_explicit(&vsk_rules_state, memory_order_acquire) != VSK_RULES_READY) {
+		if (!atomic_compare_exchange_strong(&vsk_rules_state, &expected, RULES_READING)) {
+			expected = RULES_UNREAD;
+			sched_yield();
+			continue;
+		}
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		vsk_config_read_rules(vsk_cfg, &vsk_rule_table, log_rule_problem, &problems);
+		if (problems > RULE_PROBLEMS_LOGGED)
+			vsk_log(VSK_LOG_ERROR, "... and %d more rule problems",
+				problems - RULE_PROBLEMS_LOGGED);
+		if (problems)
+			vsk_log(VSK_LOG_ERROR, "ignoring every rule of a source with a problem; "
+				"%u rules apply (see them with: vsockify --check)",
+				vsk_rule_table.n);
+		atomic_store_explicit(&vsk_rules_state, VSK_RULES_READY, memory_order_release);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	return &vsk_rule_table;
+}
+
+/* A fork while another thread was reading: that thread is gone, and its
+ * half-built table with it; read again when needed. */
+void vsk_rules_reset_after_fork(void)
+{
+	if (atomic_load(&vsk_rules_state) == RULES_READING) {
+		memset(&vsk_rule_table, 0, sizeof(vsk_rule_table));
+		atomic_store(&vsk_rules_state, RULES_UNREAD);
+	}
 }
 
 static void init_once_fn(void)
@@ -141,7 +188,8 @@ static void init_once_fn(void)
 	vsk_cfg = &config;
 	for (int i = 0; i < config.n_problems; i++)
 		vsk_log(VSK_LOG_ERROR, "%s", config.problems[i]);
-	log_rule_problems();
+	if (!vsk_config_may_have_rules(&config))
+		atomic_store_explicit(&vsk_rules_state, VSK_RULES_READY, memory_order_release);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 	errno = saved;
 }

@@ -59,6 +59,21 @@ extern const struct vsk_config *vsk_cfg;
 extern atomic_bool vsk_ready;
 
 void vsk_init_slow(void);
+
+/* The rule table, read at the first lookup that needs it (not at start-up:
+ * most processes never make a connection) and never written again. */
+#define VSK_RULES_READY 2
+extern struct vsk_rules vsk_rule_table;
+extern atomic_int vsk_rules_state;
+const struct vsk_rules *vsk_rules_slow(void);
+static inline const struct vsk_rules *vsk_rules(void)
+{
+	if (__builtin_expect(atomic_load_explicit(&vsk_rules_state, memory_order_acquire) ==
+				     VSK_RULES_READY, 1))
+		return &vsk_rule_table;
+	return vsk_rules_slow();
+}
+void vsk_rules_reset_after_fork(void);
 /* This machine's vsock CID (VMADDR_CID_LOCAL when no transport says). */
 uint32_t vsk_local_cid(void);
 
@@ -107,6 +122,7 @@ struct vsk_epoll_reg {
  * the app bound or dialled.  A length of 0: the fake address, as usual. */
 #define VSK_SHOWN_MAX 28 /* sizeof(struct sockaddr_in6) */
 struct vsk_shown {
+	uint32_t rule_plus1; /* after an exec: rebuild from this rule when asked */
 	uint8_t local_len, peer_len;
 	unsigned char local[VSK_SHOWN_MAX], peer[VSK_SHOWN_MAX];
 };

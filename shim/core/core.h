@@ -206,10 +206,10 @@ struct vsk_config {
 	enum vsk_log_level log_level;
 	char log_file[VSK_CONFIG_PATH_MAX]; /* empty: stderr */
 	struct vsk_fake_net net;
-	struct vsk_rules rules;
-	/* Rule problems: the first few messages, and how many there were. */
-	int n_rule_problems;
-	char rule_problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];
+	/* Where rules come from; they are read when first needed
+	 * (vsk_config_read_rules), so start-up pays nothing for them. */
+	char rules_file[VSK_CONFIG_PATH_MAX]; /* empty: VSK_SYSTEM_CONFIG */
+	char *rules_list; /* a copy of VSOCKIFY_RULES, or NULL */
 	/* Bad settings are reported once logging works, not fatal. */
 	int n_problems;
 	char problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];
@@ -221,6 +221,13 @@ struct vsk_config {
 
 typedef const char *(*vsk_getenv_fn)(const char *name);
 void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get);
+/* May cfg have rules at all?  (False makes every lookup free.) */
+bool vsk_config_may_have_rules(const struct vsk_config *cfg);
+/* Read every rule source of cfg in order into rs; a source with a problem
+ * adds nothing.  Returns the number of problems. */
+int vsk_config_read_rules(const struct vsk_config *cfg, struct vsk_rules *rs,
+			  vsk_rules_report_fn report, void *ctx);
+void vsk_config_free(struct vsk_config *cfg);
 int vsk_parse_log_level(const char *s, enum vsk_log_level *out);
 
 #endif

@@ -1,6 +1,8 @@
 /* Errno translation and configuration parsing. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -52,29 +54,47 @@ static void note_problem(struct vsk_config *cfg, const char *var,
 		 "ignoring %s=\"%.60s\": %s", var, value, why);
 }
 
-static void note_rule_problem(void *ctx, const char *msg)
-{
-	struct vsk_config *cfg = ctx;
-
-	if (cfg->n_rule_problems < VSK_CONFIG_PROBLEMS)
-		snprintf(cfg->rule_problems[cfg->n_rule_problems], VSK_CONFIG_PROBLEM_LEN,
-			 "%s", msg);
-	cfg->n_rule_problems++;
-}
-
-/* The sources of rules, in their documented order; a bad one is dropped
- * whole (vsk_rules_add), and the rest still apply. */
-static void load_rules(struct vsk_config *cfg, vsk_getenv_fn get)
+/* Only where the rules are: copies, since the app may change its
+ * environment before the first lookup. */
+static void note_rule_sources(struct vsk_config *cfg, vsk_getenv_fn get)
 {
 	const char *path = get("VSOCKIFY_CONFIG"), *list = get("VSOCKIFY_RULES");
 
-	if (path && *path)
-		vsk_rules_add_file(&cfg->rules, path, false, note_rule_problem, cfg);
+	if (path && *path) {
+		if (strlen(path) < sizeof(cfg->rules_file))
+			strcpy(cfg->rules_file, path);
+		else /* a name that can't be kept must not fall back to /etc */
+			note_problem(cfg, "VSOCKIFY_CONFIG", path, "path too long; no rules read");
+	}
+	if (list && *list && !(cfg->rules_list = strdup(list)))
+		note_problem(cfg, "VSOCKIFY_RULES", list, "out of memory");
+}
+
+bool vsk_config_may_have_rules(const struct vsk_config *cfg)
+{
+	return cfg->rules_file[0] || cfg->rules_list || access(VSK_SYSTEM_CONFIG, F_OK) == 0;
+}
+
+int vsk_config_read_rules(const struct vsk_config *cfg, struct vsk_rules *rs,
+			  vsk_rules_report_fn report, void *ctx)
+{
+	const char *list = cfg->rules_list;
+	int problems;
+
+	if (cfg->rules_file[0])
+		problems = vsk_rules_add_file(rs, cfg->rules_file, false, report, ctx);
 	else
-		vsk_rules_add_file(&cfg->rules, VSK_SYSTEM_CONFIG, true, note_rule_problem, cfg);
-	if (list && *list)
-		vsk_rules_add(&cfg->rules, VSK_SRC_LIST, "VSOCKIFY_RULES", list, strlen(list),
-			      note_rule_problem, cfg);
+		problems = vsk_rules_add_file(rs, VSK_SYSTEM_CONFIG, true, report, ctx);
+	if (list)
+		problems += vsk_rules_add(rs, VSK_SRC_LIST, "VSOCKIFY_RULES", list, strlen(list),
+					  report, ctx);
+	return problems;
+}
+
+void vsk_config_free(struct vsk_config *cfg)
+{
+	free(cfg->rules_list);
+	cfg->rules_list = NULL;
 }
 
 void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
@@ -105,5 +125,5 @@ void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 		note_problem(cfg, "VSOCKIFY_FAKE_NET6", v,
 			     "expected an IPv6 network x::/16..96 with zero host bits, "
 			     "outside ::/16, fe80::/10 and ff00::/8");
-	load_rules(cfg, get);
+	note_rule_sources(cfg, get);
 }

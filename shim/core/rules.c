@@ -92,24 +92,34 @@ static struct key key_of(const struct vsk_rules *rs, const struct vsk_rule *r)
 	return k;
 }
 
-static uint32_t fnv(uint32_t h, unsigned char c)
+static uint64_t mix(uint64_t h, uint64_t v)
 {
-	return (h ^ c) * 16777619u;
+	h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
 }
 
+/* Start-up parses every rule, so the hash works a word at a time. */
 static uint32_t key_hash(const struct key *k)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = (uint64_t)k->kind << 48 | (uint64_t)k->port << 32 |
+		     (uint64_t)(k->any_addr | k->any_port << 1 | k->wildcard << 2);
 
-	h = fnv(h, k->kind);
-	h = fnv(h, (unsigned char)(k->any_addr | k->any_port << 1 | k->wildcard << 2));
-	h = fnv(fnv(h, (unsigned char)(k->port >> 8)), (unsigned char)k->port);
-	if (k->addr)
-		for (int i = 0; i < 16; i++)
-			h = fnv(h, k->addr[i]);
+	h = mix(0x243f6a8885a308d3ull, h);
+	if (k->addr) {
+		uint64_t w[2];
+		memcpy(w, k->addr, 16);
+		h = mix(mix(h, w[0]), w[1]);
+	}
 	for (size_t i = 0; i < k->name_len; i++)
-		h = fnv(h, (unsigned char)lower(k->name[i]));
-	return h;
+		h = mix(h, (unsigned char)lower(k->name[i]));
+	/* A multiply only carries upwards: fold the high bits down (the
+	 * finaliser of MurmurHash3), as the index uses the low ones. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return (uint32_t)h;
 }
 
 static bool key_equal(const struct key *a, const struct key *b)
@@ -125,14 +135,14 @@ static bool key_equal(const struct key *a, const struct key *b)
 	return true;
 }
 
-/* The rule with this exact key, or -1. */
-static int index_find(const struct vsk_rules *rs, const struct key *k)
+/* The rule with this exact key (hash h), or -1. */
+static int index_find_hashed(const struct vsk_rules *rs, const struct key *k, uint32_t h)
 {
 	uint32_t mask = rs->nslots - 1, i;
 
 	if (!rs->nslots)
 		return -1;
-	for (i = key_hash(k) & mask; rs->slot[i]; i = (i + 1) & mask) {
+	for (i = h & mask; rs->slot[i]; i = (i + 1) & mask) {
 		struct key other = key_of(rs, &rs->rule[rs->slot[i] - 1]);
 		if (key_equal(k, &other))
 			return (int)(rs->slot[i] - 1);
@@ -140,14 +150,25 @@ static int index_find(const struct vsk_rules *rs, const struct key *k)
 	return -1;
 }
 
+static int index_find(const struct vsk_rules *rs, const struct key *k)
+{
+	return rs->nslots ? index_find_hashed(rs, k, key_hash(k)) : -1;
+}
+
+static void index_put_hashed(struct vsk_rules *rs, uint32_t idx, uint32_t h)
+{
+	uint32_t mask = rs->nslots - 1, i;
+
+	for (i = h & mask; rs->slot[i]; i = (i + 1) & mask)
+		;
+	rs->slot[i] = idx + 1;
+}
+
 static void index_put(struct vsk_rules *rs, uint32_t idx)
 {
 	struct key k = key_of(rs, &rs->rule[idx]);
-	uint32_t mask = rs->nslots - 1, i;
 
-	for (i = key_hash(&k) & mask; rs->slot[i]; i = (i + 1) & mask)
-		;
-	rs->slot[i] = idx + 1;
+	index_put_hashed(rs, idx, key_hash(&k));
 }
 
 /* Rebuild for the first n rules, at most half full.  0 or ENOMEM. */
@@ -175,14 +196,20 @@ struct parse {
 	struct vsk_rules *rs;
 	vsk_rules_report_fn report;
 	void *ctx;
-	const char *where; /* "PATH:LINE" or "LABEL: rule N" */
+	enum vsk_rules_source kind;
+	const char *label;
+	unsigned long number; /* line, or rule in a list */
 	int problems;
 };
 
 __attribute__((format(printf, 2, 3))) static void problem(struct parse *p, const char *fmt, ...)
 {
 	char msg[VSK_RULE_MSG_MAX];
-	int n = snprintf(msg, sizeof(msg), "%s: ", p->where);
+	int n = snprintf(msg, sizeof(msg),
+			 p->kind == VSK_SRC_FILE   ? "%.200s:%lu: "
+			 : p->kind == VSK_SRC_LIST ? "%.200s: rule %lu: "
+						   : "%.200s %lu: ",
+			 p->label, p->number);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -433,6 +460,7 @@ static int append_rule(struct parse *p, const struct vsk_rule *r)
 	struct vsk_rules *rs = p->rs;
 	char q[VSK_RULE_TEXT_MAX];
 	struct key k;
+	uint32_t h;
 	int dup;
 
 	if (rs->n >= MAX_RULES) {
@@ -451,17 +479,21 @@ static int append_rule(struct parse *p, const struct vsk_rule *r)
 	}
 	rs->rule[rs->n] = *r;
 	k = key_of(rs, &rs->rule[rs->n]);
-	if ((dup = index_find(rs, &k)) >= 0) {
+	h = key_hash(&k);
+	if ((dup = index_find_hashed(rs, &k, h)) >= 0) {
 		vsk_rule_format(rs, (uint32_t)dup, q, sizeof(q));
 		problem(p, "repeats the match of an earlier rule (%s); the first match wins, "
 			"so this one could never apply", q);
 		return -1;
 	}
-	if (2 * (rs->n + 1) > rs->nslots && index_rebuild(rs, rs->n + 1) != 0) {
-		problem(p, "out of memory");
-		return -1;
+	if (2 * (rs->n + 1) > rs->nslots) {
+		if (index_rebuild(rs, 2 * (rs->n + 1)) != 0) {
+			problem(p, "out of memory");
+			return -1;
+		}
+		h = key_hash(&k); /* k points into the names, which stay put */
 	}
-	index_put(rs, rs->n++);
+	index_put_hashed(rs, rs->n++, h);
 	return 0;
 }
 
@@ -530,8 +562,10 @@ static size_t cut_comment(const char *s, size_t n)
  * (so VSOCKIFY_RULES="$(cat file)" works too). */
 static const char *next_separator(const char *s, size_t n, bool list)
 {
+	if (!list)
+		return memchr(s, '\n', n);
 	for (size_t i = 0; i < n; i++)
-		if (s[i] == '\n' || (list && s[i] == ';'))
+		if (s[i] == '\n' || s[i] == ';')
 			return s + i;
 	return NULL;
 }
@@ -539,23 +573,15 @@ static const char *next_separator(const char *s, size_t n, bool list)
 int vsk_rules_add(struct vsk_rules *rs, enum vsk_rules_source kind, const char *label,
 		  const char *text, size_t len, vsk_rules_report_fn report, void *ctx)
 {
-	struct parse p = { .rs = rs, .report = report, .ctx = ctx };
+	struct parse p = { .rs = rs, .report = report, .ctx = ctx, .kind = kind, .label = label };
 	uint32_t n0 = rs->n;
 	size_t names0 = rs->names_len;
-	char where[VSK_RULE_MSG_MAX / 2];
-	unsigned long number = 0;
 
-	p.where = where;
 	for (size_t i = 0; i < len;) {
 		const char *end = next_separator(text + i, len - i, kind != VSK_SRC_FILE);
 		size_t n = end ? (size_t)(end - (text + i)) : len - i;
 
-		number++;
-		snprintf(where, sizeof(where),
-			 kind == VSK_SRC_FILE   ? "%.200s:%lu"
-			 : kind == VSK_SRC_LIST ? "%.200s: rule %lu"
-						: "%.200s %lu",
-			 label, number);
+		p.number++;
 		if (memchr(text + i, '\0', n))
 			problem(&p, "contains a NUL byte");
 		else

@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(cfg.net.prefix6 == want.prefix6 &&
 		   !memcmp(&cfg.net.base6, &want.base6, sizeof(want.base6)));
 
-	vsk_rules_free(&cfg.rules);
+	vsk_config_free(&cfg);
 	for (size_t i = 0; i < N_VARS; i++) {
 		free(values[i]);
 		values[i] = NULL;
