@@ -301,7 +301,7 @@ static int parse_port(struct parse *p, const char *s, size_t n, struct vsk_rule 
 	return 0;
 }
 
-/* "a.b.c.d[:P]", "[v6][:P]", a bare "v6", and for listen "*[:P]". */
+/* "a.b.c.d[:P]", "[v6][:P]", and for listen "*[:P]". */
 static int parse_addr(struct parse *p, struct tok t, bool listen, struct vsk_rule *r)
 {
 	char q[64], buf[ADDR_TOKEN_MAX + 1];
@@ -350,9 +350,11 @@ static int parse_addr(struct parse *p, struct tok t, bool listen, struct vsk_rul
 		memcpy(buf, s, n);
 		buf[n] = '\0';
 		if (v6) {
-			r->af = AF_INET6;
-			if (inet_pton(AF_INET6, buf, r->addr) != 1)
-				goto bad;
+			/* "fd00::5:80": an address, or fd00::5 port 80?  Brackets
+			 * say which, so they are required. */
+			problem(p, "IPv6 address %s needs brackets: [ADDRESS] or [ADDRESS]:PORT",
+				quote(t.s, t.n, q, sizeof(q)));
+			return -1;
 		} else {
 			struct in_addr a4;
 			/* inet_pton is strict: four decimal parts, no shorthand. */
@@ -793,7 +795,7 @@ int vsk_rule_format(const struct vsk_rules *rs, uint32_t i, char *buf, size_t le
 		else {
 			inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? r->addr + 12 : r->addr, addr,
 				  sizeof(addr));
-			snprintf(match, sizeof(match), v4 || !*port ? "%s%s" : "[%s]%s", addr, port);
+			snprintf(match, sizeof(match), v4 ? "%s%s" : "[%s]%s", addr, port);
 		}
 	}
 	if (r->cid == VSK_CID_ANY)

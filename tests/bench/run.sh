@@ -4,6 +4,7 @@
 #      translate (vsbench host), with and without LD_PRELOAD, alternating
 #      rounds; the fastest round counts (a shared host only adds noise time);
 #   2. /bin/true start-up time with and without the library (vsbench spawn);
+#   (1 and 2 also with 1 000 rules configured, none of which matches);
 #   3. the A/B/C vsock paths inside the test VM (tests/bench/in-vm.sh).
 # No vsock traffic on this machine: everything over vsock runs in the VM.
 # Writes build/bench/results.json and prints one table.  Targets are reported,
@@ -31,12 +32,35 @@ else
 fi
 if ((!report_only)); then
 
-echo "bench: host overhead, $ROUNDS rounds with and without LD_PRELOAD (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+# Variant 2: the library with 1 000 rules of every kind, none matching what
+# vsbench does, so the lookups run and pass everything through.
+rules=$OUT/rules-1000.conf
+python3 - >"$rules" <<'PY'
+for i in range(1000):
+    k = i % 5
+    if k == 0: print(f"connect 10.{i >> 8}.{i & 255}.1:{1000 + i} vsock:{3 + i}:80")
+    elif k == 1: print(f"connect 10.200.{i >> 8}.{i & 255} vsock:{3 + i}")
+    elif k == 2: print(f"listen 10.100.{i >> 8}.{i & 255}:{2000 + i} vsock:any")
+    elif k == 3: print(f"name host-{i}.example vsock:{3 + i}")
+    else: print(f"name *.zone{i}.example vsock:{3 + i}")
+PY
+variant() { # V CMD...: run CMD as variant V (0 without, 1 with, 2 with rules)
+	local v=$1
+	shift
+	case $v in
+	0) "$@" ;;
+	1) LD_PRELOAD=$LIB "$@" ;;
+	2) VSOCKIFY_CONFIG=$rules LD_PRELOAD=$LIB "$@" ;;
+	esac
+}
+order() { # ROUND: rotate which variant goes first
+	case $(($1 % 3)) in 0) echo 0 1 2 ;; 1) echo 1 2 0 ;; 2) echo 2 0 1 ;; esac
+}
+
+echo "bench: host overhead, $ROUNDS rounds without, with LD_PRELOAD and with 1000 rules (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 for ((r = 1; r <= ROUNDS; r++)); do
-	# alternate which variant goes first
-	for v in $(((r % 2)) && echo "0 1" || echo "1 0"); do
-		if ((v)); then out=$(LD_PRELOAD=$LIB "$BIN" host) || rc=1
-		else out=$("$BIN" host) || rc=1; fi
+	for v in $(order "$r"); do
+		out=$(variant "$v" "$BIN" host) || rc=1
 		echo "HOST preload=$v round=$r $out" >>"$raw"
 	done
 done
@@ -44,9 +68,12 @@ done
 per=$(((SPAWN_RUNS + ROUNDS - 1) / ROUNDS))
 echo "bench: /bin/true start-up, $((per * ROUNDS)) runs each" >&2
 for ((r = 1; r <= ROUNDS; r++)); do
-	for v in $(((r % 2)) && echo "0 1" || echo "1 0"); do
-		if ((v)); then out=$("$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1
-		else out=$("$BIN" spawn -n "$per" /bin/true) || rc=1; fi
+	for v in $(order "$r"); do
+		case $v in
+		0) out=$("$BIN" spawn -n "$per" /bin/true) || rc=1 ;;
+		1) out=$("$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1 ;;
+		2) out=$(VSOCKIFY_CONFIG=$rules "$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1 ;;
+		esac
 		echo "SPAWN preload=$v round=$r $out" >>"$raw"
 	done
 done
@@ -130,10 +157,21 @@ low = lambda xs: min(xs) if xs else None
 for k, label in names.items():
     wo, wi = low(host.get(k, {}).get("0", [])), low(host.get(k, {}).get("1", []))
     row(f"host: {label}, ns (with/without)", wo, wi, None, div(wi, wo), "<=", 1.02)
-s0, s1 = low(spawn.get("0", [])), low(spawn.get("1", []))
-rows.append(dict(measure="/bin/true start-up, µs (delta with-without)", A=s0, B=s1, C=None,
-                 ratio=(s1 - s0) if s0 is not None and s1 is not None else None,
-                 target="≤ 100 µs", verdict=("ok" if s0 is not None and s1 is not None and s1 - s0 <= 100 else "MISS")))
+for k, label in names.items():
+    wo, wr = low(host.get(k, {}).get("0", [])), low(host.get(k, {}).get("2", []))
+    row(f"host, 1000 rules: {label}, ns (with/without)", wo, wr, None, div(wr, wo), "<=", 1.02)
+def startup(label, v):
+    s0, s1 = low(spawn.get("0", [])), low(spawn.get(v, []))
+    ok = s0 is not None and s1 is not None and s1 - s0 <= 100
+    rows.append(dict(measure=label, A=s0, B=s1, C=None,
+                     ratio=(s1 - s0) if s0 is not None and s1 is not None else None,
+                     target="≤ 100 µs", verdict="ok" if ok else "MISS"))
+startup("/bin/true start-up, µs (delta with-without)", "1")
+startup("/bin/true start-up, 1000 rules, µs (delta with-without)", "2")
+# The first lookup of a process: with rules configured it reads them, once.
+f0, f1, f2 = (med(host.get("first_gai_ns", {}).get(v, [])) for v in "012")
+row("first getaddrinfo of a process, µs: without / with / 1000 rules",
+    f0 and f0 / 1000, f1 and f1 / 1000, f2 and f2 / 1000, div(f2, f1))
 for live in sorted({int(k.split("@")[1]) for k in vm if k.startswith("scale@")}):
     key = f"scale@{live}"
     a, b = m(key, "rss_delta_kib", "A"), m(key, "rss_delta_kib", "B")
