@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/un.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -350,6 +351,36 @@ int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags
 	return err;
 }
 
+struct vsk_fd_entry *vsk_fd_claim_shown(int fd, unsigned state, const struct vsk_shown *shown)
+{
+	struct vsk_fd_entry *e = entry_for(fd, true);
+	bool locked;
+
+	if (!e || !table_is_mine())
+		return NULL;
+	locked = vsk_fd_lock(fd);
+	claim_locked(e, state | VSK_FD_SHOWN);
+	e->shown = *shown;
+	vsk_fd_unlock(fd, locked);
+	return e;
+}
+
+bool vsk_fd_get_shown(int fd, struct vsk_shown *out)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	bool locked, got = false;
+
+	if (!e)
+		return false;
+	locked = vsk_fd_lock(fd);
+	if (atomic_load(&e->state) & VSK_FD_SHOWN) {
+		*out = e->shown;
+		got = true;
+	}
+	vsk_fd_unlock(fd, locked);
+	return got;
+}
+
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
 {
 	struct vsk_fd_entry *e = entry_for(fd, true);
@@ -511,7 +542,41 @@ static bool is_v4_address(enum vsk_app_family f)
 	return f == VSK_APP_INET4 || f == VSK_APP_MAPPED;
 }
 
-int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam)
+/* Is fd's bound address cid:port (vsock), or unix_path (a hybrid one)? */
+static bool bound_to(int fd, uint32_t cid, uint32_t port, const char *unix_path)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (vsk_real.getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	if (unix_path)
+		return ss.ss_family == AF_UNIX &&
+		       strncmp(((struct sockaddr_un *)(void *)&ss)->sun_path, unix_path,
+			       sizeof(((struct sockaddr_un *)0)->sun_path)) == 0;
+	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&ss;
+	return ss.ss_family == AF_VSOCK && vm->svm_cid == cid && vm->svm_port == port;
+}
+
+bool vsk_fd_other_hybrid_listener(int fd, const char *unix_path)
+{
+	for (unsigned idx = 0; idx < CHUNK_COUNT; idx++) {
+		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
+		if (!c)
+			continue;
+		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
+			unsigned st = atomic_load_explicit(&c[i].state, memory_order_acquire);
+			int other = (int)((idx << CHUNK_BITS) | i);
+			if (other != fd && (st & VSK_FD_BOUND) && (st & VSK_FD_HYBRID) &&
+			    bound_to(other, 0, 0, unix_path))
+				return true;
+		}
+	}
+	return false;
+}
+
+int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam,
+				 const char *unix_path)
 {
 	int sibling = -1;
 
@@ -523,14 +588,11 @@ int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_famil
 			continue;
 		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
 			unsigned st = atomic_load_explicit(&c[i].state, memory_order_acquire);
-			struct sockaddr_vm vm;
-			socklen_t len = sizeof(vm);
 			int fd = (int)((idx << CHUNK_BITS) | i);
 			enum vsk_app_family f = (enum vsk_app_family)(st & VSK_FD_FAMILY_MASK);
 
-			if (!(st & VSK_FD_BOUND) ||
-			    vsk_real.getsockname(fd, (struct sockaddr *)&vm, &len) != 0 ||
-			    vm.svm_family != AF_VSOCK || vm.svm_cid != cid || vm.svm_port != port)
+			if (!(st & VSK_FD_BOUND) || !(st & VSK_FD_HYBRID) != !unix_path ||
+			    !bound_to(fd, cid, port, unix_path))
 				continue;
 			/* The same address bound twice is EADDRINUSE, as on TCP:
 			 * let the kernel's bind say so. */

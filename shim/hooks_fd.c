@@ -8,11 +8,17 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "swap.h"
 
 VSK_EXPORT int close(int fd)
 {
+	struct vsk_fd_entry *e;
+
 	vsk_init();
+	if (__builtin_expect((e = vsk_fd_lookup(fd)) != NULL, 0) &&
+	    (atomic_load(&e->state) & (VSK_FD_HYBRID | VSK_FD_BOUND)) ==
+		    (VSK_FD_HYBRID | VSK_FD_BOUND))
+		vsk_hybrid_closing(fd);
 	vsk_fd_release(fd);
 	return vsk_real.close(fd);
 }

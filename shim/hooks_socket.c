@@ -77,13 +77,20 @@ static struct sockaddr_vm vsock_addr(uint32_t cid, uint32_t port)
 	return vm;
 }
 
+/* Is fd still the kind of socket its entry says: AF_VSOCK, or AF_UNIX for
+ * a hybrid one?  If not, the entry is stale (a close we could not see). */
 static bool is_vsock(int fd)
 {
 	int domain = 0;
 	socklen_t len = sizeof(domain);
+	struct vsk_fd_entry *e;
 
-	return vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
-	       domain == AF_VSOCK;
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+		return false;
+	if (domain == AF_VSOCK)
+		return true;
+	return domain == AF_UNIX && (e = vsk_fd_lookup(fd)) &&
+	       (atomic_load(&e->state) & VSK_FD_HYBRID);
 }
 
 static void set_flags(struct vsk_fd_entry *e, unsigned set, unsigned clear)
@@ -171,10 +178,12 @@ static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
 {
 	struct vsk_swap sw;
 	struct sockaddr_vm vm;
-	int rc;
+	int rc, h;
 
 	if ((rc = vet_swap(fd, sa, len, route, rule, false, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.connect(fd, sa, len) : -1;
+	if ((h = vsk_hybrid_rule_for(vsk_connect_cid(t->cid))) >= 0)
+		return vsk_hybrid_connect(&sw, h, t->port, sa, len);
 	vm = vsock_addr(vsk_connect_cid(t->cid), t->port);
 	return swap_and_connect(&sw, &vm, sa, len);
 }
@@ -183,11 +192,27 @@ static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
  * TCP's disconnect, and the way back from a failed connect. */
 static int replace_with_fresh(int fd, unsigned state)
 {
+	struct vsk_fd_entry *e = vsk_fd_lookup(fd);
 	struct vsk_swap sw;
 	int vfd, err, rc;
 
 	if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
 		return vsk_fail(-rc);
+	if (e && (atomic_load(&e->state) & VSK_FD_HYBRID)) {
+		/* A hybrid socket disconnected is a fresh TCP socket again: the
+		 * next connect decides where it goes, like any other. */
+		vfd = vsk_real.socket(sw.fam == VSK_APP_INET4 ? AF_INET : AF_INET6,
+				      SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (vfd < 0)
+			return -1;
+		if (sw.status_flags >= 0)
+			vsk_real.fcntl(vfd, F_SETFL, sw.status_flags);
+		err = vsk_fd_install(vfd, fd, sw.gen, 0,
+				     (sw.fd_flags > 0 && (sw.fd_flags & FD_CLOEXEC)) ? O_CLOEXEC : 0,
+				     NULL, 0, NULL);
+		vsk_real.close(vfd);
+		return err ? vsk_fail(err) : 0;
+	}
 	vfd = vsk_swap_new_socket(&sw, false, &err);
 	if (vfd < 0)
 		return vsk_fail(err);
@@ -273,6 +298,8 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	}
 	if (state & VSK_FD_CONNECTING)
 		return connect_progress(fd, e);
+	if (state & VSK_FD_HYBRID) /* connected, or a listener: as TCP says */
+		return vsk_fail(EISCONN);
 	if (route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK) {
 		/* vsock cannot reach a real address; say what TCP would. */
 		if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
@@ -287,6 +314,8 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 		sw.rule = rule;
 		if (rule >= 0)
 			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
+		if ((rc = vsk_hybrid_rule_for(vm.svm_cid)) >= 0)
+			return vsk_hybrid_connect(&sw, rc, t.port, sa, len);
 		return swap_and_connect(&sw, &vm, sa, len);
 	}
 	if (vsk_socket_state(fd) != TCP_CLOSE)
@@ -326,7 +355,7 @@ VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
  * (nothing to share: bind a new socket). */
 static int share_listener(struct vsk_swap *sw, const struct vsk_target *t)
 {
-	int sibling = vsk_fd_find_sibling_listener(t->cid, t->port, sw->fam), vfd, err;
+	int sibling = vsk_fd_find_sibling_listener(t->cid, t->port, sw->fam, NULL), vfd, err;
 
 	if (sibling < 0)
 		return 1;
@@ -341,6 +370,25 @@ static int share_listener(struct vsk_swap *sw, const struct vsk_target *t)
 	return 0;
 }
 
+/* On a host with hybrid VMs, a bind to a CID with a hybrid rule listens
+ * for that VM; "any" means the only one.  The rule's index, -1 (plain
+ * vsock), or HYBRID_AMBIGUOUS. */
+#define HYBRID_AMBIGUOUS (-2)
+static int hybrid_listener_for(uint32_t cid)
+{
+	const struct vsk_rules *rs = vsk_rules();
+
+	if (!rs->n_hybrid)
+		return -1;
+	if (cid != VSK_CID_ANY)
+		return vsk_rules_hybrid(rs, cid);
+	if (rs->n_hybrid == 1)
+		return (int)rs->last_hybrid;
+	vsk_log(VSK_LOG_ERROR, "bind to vsock-any: %u hybrid VMs are configured; name the "
+		"one to listen for (vsock-CID.local)", rs->n_hybrid);
+	return HYBRID_AMBIGUOUS;
+}
+
 static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 		     enum vsk_decode_result route, const struct vsk_target *t, int rule)
 {
@@ -351,6 +399,10 @@ static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 
 	if ((rc = vet_swap(fd, sa, len, route, rule, true, &sw)) != SWAP_GO)
 		return rc == SWAP_PASS ? vsk_real.bind(fd, sa, len) : -1;
+	if ((rc = hybrid_listener_for(t->cid)) >= 0)
+		return vsk_hybrid_bind(&sw, rc, t->cid, t->port, sa, len);
+	if (rc == HYBRID_AMBIGUOUS)
+		return vsk_fail(EADDRNOTAVAIL);
 	if (t->port != 0 && (rc = share_listener(&sw, t)) <= 0)
 		return rc;
 	vfd = vsk_swap_new_socket(&sw, false, &err);
@@ -436,7 +488,7 @@ static socklen_t shown_by_rule(int fd, bool peer, const struct sockaddr_vm *vm,
 	socklen_t n = vsk_fd_shown(fd, peer, out);
 	struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
 
-	if (n && !peer && in->sin_port == 0) /* sin6_port: same offset */
+	if (n && !peer && in->sin_port == 0 && vm->svm_family == AF_VSOCK) /* sin6_port too */
 		in->sin_port = htons(vsk_fold_port(vm->svm_port));
 	return n;
 }
@@ -485,11 +537,12 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 {
 	struct sockaddr_storage got;
 	socklen_t orig = 0;
+	sa_family_t want = (atomic_load(&e->state) & VSK_FD_HYBRID) ? AF_UNIX : AF_VSOCK;
 
 	for (int tries = 0;; tries++) {
 		if (fetch_name(real, fd, sa, len, &orig, &got) != 0)
 			return -1;
-		if (got.ss_family == AF_VSOCK)
+		if (got.ss_family == want)
 			break;
 		/* Not vsock: closed behind our back, or a swap in another
 		 * thread is between its claim and its dup3 (the lock waits
@@ -506,9 +559,28 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 		if (n)
 			return show_bytes(&shown, n, sa, orig, len);
 	}
+	if (want != AF_VSOCK) /* a hybrid socket always has its addresses */
+		return vsk_fail(ENOTCONN);
 	if (!peer)
 		fill_local_cid(fd, vm);
 	return show_addr(vsk_fd_family(e), vm, sa, orig, len);
+}
+
+/* A Unix socket we don't know may be a hybrid one an exec'd program
+ * inherited (sshd -R, a CGI child): the name says, and costs nothing for
+ * every other family. */
+static int name_not_ours(name_fn real, int fd, struct sockaddr *sa, socklen_t *len)
+{
+	socklen_t orig = len ? *len : 0;
+	struct vsk_fd_entry *e;
+
+	if (real(fd, sa, len) != 0)
+		return -1;
+	if (!sa || orig < sizeof(sa_family_t) || sa->sa_family != AF_UNIX ||
+	    !vsk_hybrid_adopt(fd) || !(e = vsk_fd_lookup(fd)))
+		return 0;
+	*len = orig;
+	return name_ours(real, fd, e, sa, len);
 }
 
 VSK_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
@@ -517,7 +589,7 @@ VSK_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 
 	vsk_init();
 	if (!(e = vsk_fd_lookup(fd)))
-		return vsk_real.getsockname(fd, sa, len);
+		return name_not_ours(vsk_real.getsockname, fd, sa, len);
 	return name_ours(vsk_real.getsockname, fd, e, sa, len);
 }
 
@@ -527,13 +599,13 @@ VSK_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 
 	vsk_init();
 	if (!(e = vsk_fd_lookup(fd)))
-		return vsk_real.getpeername(fd, sa, len);
+		return name_not_ours(vsk_real.getpeername, fd, sa, len);
 	return name_ours(vsk_real.getpeername, fd, e, sa, len);
 }
 
 /* ---- accept --------------------------------------------------------------- */
 
-static int accept_ours(int fd, enum vsk_app_family fam, struct sockaddr *sa,
+static int accept_ours(int fd, enum vsk_app_family fam, bool hybrid, struct sockaddr *sa,
 		       socklen_t *len, int flags, bool is_accept4)
 {
 	struct sockaddr_storage got;
@@ -556,6 +628,17 @@ static int accept_ours(int fd, enum vsk_app_family fam, struct sockaddr *sa,
 			 : vsk_real.accept(fd, (struct sockaddr *)&got, &glen);
 	if (nfd < 0)
 		return -1;
+	if (got.ss_family == AF_UNIX && hybrid) {
+		struct vsk_shown shown;
+		struct sockaddr_storage peer;
+		if (!vsk_hybrid_accepted(fd, nfd, fam))
+			return -1;
+		if (sa && vsk_fd_get_shown(nfd, &shown)) {
+			memcpy(&peer, shown.peer, shown.peer_len);
+			show_bytes(&peer, shown.peer_len, sa, orig, len);
+		}
+		return nfd;
+	}
 	if (got.ss_family != AF_VSOCK) {
 		vsk_fd_release(nfd);
 		if (sa)
@@ -580,7 +663,8 @@ static int accept_common(int fd, struct sockaddr *sa, socklen_t *len, int flags,
 	int nfd;
 
 	if ((e = vsk_fd_lookup(fd)))
-		return accept_ours(fd, vsk_fd_family(e), sa, len, flags, is_accept4);
+		return accept_ours(fd, vsk_fd_family(e), atomic_load(&e->state) & VSK_FD_HYBRID,
+				   sa, len, flags, is_accept4);
 	nfd = is_accept4 ? vsk_real.accept4(fd, sa, len, flags) : vsk_real.accept(fd, sa, len);
 	if (nfd >= 0)
 		vsk_fd_release(nfd); /* a close we could not see may have left it behind */

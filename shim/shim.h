@@ -123,6 +123,8 @@ struct vsk_epoll_reg {
 #define VSK_SHOWN_MAX 28 /* sizeof(struct sockaddr_in6) */
 struct vsk_shown {
 	uint32_t rule_plus1; /* after an exec: rebuild from this rule when asked */
+	uint32_t vm_cid, vm_port; /* a hybrid listener: the VM's CID, its port */
+	int32_t owner_pid;        /* ...and the process that made its file */
 	uint8_t local_len, peer_len;
 	unsigned char local[VSK_SHOWN_MAX], peer[VSK_SHOWN_MAX];
 };
@@ -150,6 +152,7 @@ struct vsk_fd_entry {
 #define VSK_FD_ABORTED 0x80u    /* ...and SO_ERROR told the app: TCP's next says ECONNABORTED */
 #define VSK_FD_BOUND 0x100u     /* made by bind(): a listener, maybe shared by two families */
 #define VSK_FD_SHOWN 0x200u     /* made by a rule: see vsk_fd_entry.shown */
+#define VSK_FD_HYBRID 0x400u    /* an AF_UNIX socket to a VMM (docs/hybrid.md) */
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
@@ -219,6 +222,10 @@ void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len);
 socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out);
 /* Record fd as ours (accept, adoption).  NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
+/* The same with more state bits and the addresses to show. */
+struct vsk_fd_entry *vsk_fd_claim_shown(int fd, unsigned state, const struct vsk_shown *shown);
+/* fd's shown addresses and hybrid details, under its lock; false if none. */
+bool vsk_fd_get_shown(int fd, struct vsk_shown *out);
 /* After dup/dup2/F_DUPFD: to refers to what from refers to. */
 void vsk_fd_copy(int from, int to);
 /* A hook found fd marked ours but the kernel disagrees (a close we could
@@ -231,7 +238,10 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd);
 /* An fd of ours made by bind() whose app family is not fam, and whose
  * vsock socket is bound to cid:port; -1 if none.  (A server binding every
  * resolver answer binds the IPv4 and the IPv6 fake of one vsock port.) */
-int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam);
+int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_family fam,
+				 const char *unix_path);
+/* Does an fd other than fd (a dup, a dual-stack twin) listen on unix_path? */
+bool vsk_fd_other_hybrid_listener(int fd, const char *unix_path);
 /* Keep fd's epoll registrations in step after a successful epoll_ctl. */
 void vsk_fd_note_epoll(int epfd, int op, int fd, const struct epoll_event *ev);
 /* Remembered protocol options, under the number's lock. */

@@ -296,6 +296,19 @@ int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err)
 	return vfd;
 }
 
+int vsk_swap_new_unix_socket(struct vsk_swap *sw, int *err)
+{
+	int ufd = vsk_real.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sw->vfd_nonblock = false;
+	if (ufd < 0) {
+		*err = errno;
+		return -1;
+	}
+	carry_socket_options(sw->fd, ufd, sw->touched);
+	return ufd;
+}
+
 int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state)
 {
 	int err;

@@ -38,6 +38,9 @@ int vsk_swap_check_ours(int fd, struct vsk_swap *sw);
 /* A fresh, marked AF_VSOCK socket with the app socket's options; always
  * non-blocking when for_connect (the swap waits itself). -1 with *err. */
 int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err);
+/* A fresh AF_UNIX stream socket (blocking) with the app socket's options,
+ * for a hybrid swap.  -1 with *err. */
+int vsk_swap_new_unix_socket(struct vsk_swap *sw, int *err);
 /* Put vfd on the app's number and record state, only if the number still
  * holds the socket that was checked.  Closes vfd either way.  0 or errno. */
 int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state);
@@ -48,6 +51,28 @@ int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state);
 int vsk_wait_connect(int fd, int timeout_ms);
 
 int vsk_bind_free_port(int vfd, uint32_t cid);
+
+/* ---- hybrid vsock (hybrid.c, docs/hybrid.md) ------------------------------ */
+
+/* The hybrid rule that reaches cid, or -1 (also when there are none). */
+int vsk_hybrid_rule_for(uint32_t cid);
+/* Connect sw's socket to vsock port on the VM behind rule h: an AF_UNIX
+ * socket to the VMM, with the CONNECT/OK handshake done.  0, or -1 with
+ * errno as TCP would have it. */
+int vsk_hybrid_connect(struct vsk_swap *sw, int h, uint32_t port, const struct sockaddr *sa,
+		       socklen_t len);
+/* Listen for the VM behind rule h on port: bind <path>_<port>.  bound_cid
+ * is the CID the app named (for getsockname). */
+int vsk_hybrid_bind(struct vsk_swap *sw, int h, uint32_t bound_cid, uint32_t port,
+		    const struct sockaddr *sa, socklen_t len);
+/* nfd was accepted on hybrid listener fd: record it.  false if it could
+ * not be (nfd is then closed and errno set). */
+bool vsk_hybrid_accepted(int fd, int nfd, enum vsk_app_family fam);
+/* fd, a hybrid listener, is being closed: remove the file it made. */
+void vsk_hybrid_closing(int fd);
+/* fd is an AF_UNIX socket we don't know (an exec'd program's): is it one
+ * of ours?  Records it if so. */
+bool vsk_hybrid_adopt(int fd);
 /* TCP_ESTABLISHED, TCP_LISTEN or TCP_CLOSE, for any stream socket. */
 unsigned char vsk_socket_state(int fd);
 /* The bit vsk_fd_touch() records for an option the swap replays, or 0. */

@@ -23,8 +23,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: vsockify [-d] [-c FILE] [-r RULE]... [--] COMMAND [ARGS...]\n"
-		"       vsockify --check [-c FILE] [-r RULE]...\n"
+		"Usage: vsockify [-d] [-c FILE] [-r RULE]... [--hybrid CID=PATH]... [--] COMMAND [ARGS...]\n"
+		"       vsockify --check [-c FILE] [-r RULE]... [--hybrid CID=PATH]...\n"
 		"       vsockify --cid | --help | --version\n"
 		"\n"
 		"Run COMMAND so that TCP connections and listeners on vsock names\n"
@@ -38,6 +38,8 @@ static void usage(FILE *out)
 		"  -r, --rule RULE    add a rule (appended to VSOCKIFY_RULES), e.g.\n"
 		"                     'connect 10.0.2.2:5432 vsock:2', 'listen *:8080 vsock:any',\n"
 		"                     'name db.internal vsock:2'\n"
+		"      --hybrid CID=PATH  reach CID through a Firecracker or Cloud\n"
+		"                     Hypervisor vsock socket (rule: hybrid CID PATH)\n"
 		"      --check        check every rule source and print the rule table\n"
 		"      --cid          print this machine's local vsock CID\n"
 		"  -h, --help    show this help\n"
@@ -121,6 +123,33 @@ static int add_rule_arg(struct options *o, const char *rule)
 		o->rules[o->rules_len++] = ';';
 	memcpy(o->rules + o->rules_len, rule, n + 1);
 	o->rules_len += n;
+	return 0;
+}
+
+/* --hybrid CID=PATH is the rule "hybrid CID PATH", with PATH made absolute
+ * here (Firecracker's own examples use relative ones). */
+static int add_hybrid_arg(struct options *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char cwd[PATH_MAX], *rule;
+	int rc;
+
+	if (!eq || eq == arg || !eq[1]) {
+		fprintf(stderr, "vsockify: --hybrid expects CID=PATH, got '%s'\n", arg);
+		return -1;
+	}
+	if (eq[1] != '/' && !getcwd(cwd, sizeof(cwd))) {
+		fprintf(stderr, "vsockify: --hybrid: cannot read the current directory: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	rc = eq[1] == '/' ? asprintf(&rule, "hybrid %.*s %s", (int)(eq - arg), arg, eq + 1)
+			  : asprintf(&rule, "hybrid %.*s %s/%s", (int)(eq - arg), arg, cwd, eq + 1);
+	if (rc < 0 || add_rule_arg(o, rule) != 0) {
+		fprintf(stderr, "vsockify: out of memory\n");
+		return -1;
+	}
+	free(rule);
 	return 0;
 }
 
@@ -221,6 +250,9 @@ int main(int argc, char **argv)
 				fprintf(stderr, "vsockify: out of memory\n");
 				return 2;
 			}
+		} else if ((v = option_value(argc, argv, &i, "--hybrid", "--hybrid", &missing))) {
+			if (add_hybrid_arg(&o, v) != 0)
+				return 2;
 		} else if (missing) {
 			fprintf(stderr, "vsockify: option '%s' needs a value\n", a);
 			return 2;

@@ -122,7 +122,10 @@ enum vsk_rule_kind {
 	VSK_RULE_NAME = 1, /* a host name resolves to a CID's fake address */
 	VSK_RULE_CONNECT,  /* connect() to a hard-coded address goes to vsock */
 	VSK_RULE_LISTEN,   /* bind() to this address becomes a vsock listener */
+	VSK_RULE_HYBRID,   /* this CID is reached through a VMM's Unix socket */
 };
+/* sun_path holds 108 bytes; a listener adds "_4294967295" and a NUL. */
+#define VSK_HYBRID_PATH_MAX 96
 
 struct vsk_rule {
 	uint8_t kind;      /* enum vsk_rule_kind */
@@ -133,7 +136,8 @@ struct vsk_rule {
 	uint16_t port;     /* host order; 0 when any_port */
 	unsigned char addr[16]; /* IPv4 as ::ffff:a.b.c.d */
 	uint32_t name_off; /* into vsk_rules.names: lower case, no trailing dot, */
-	uint32_t name_len; /* and for a wildcard the suffix after "*." */
+	uint32_t name_len; /* and for a wildcard the suffix after "*."; for a
+			    * hybrid rule the socket path, NUL-terminated */
 	uint32_t cid;      /* VSK_CID_ANY for "any" */
 	uint32_t vport;    /* 0: the port the app used */
 };
@@ -146,6 +150,8 @@ struct vsk_rules {
 	size_t names_len, names_cap;
 	uint32_t *slot;    /* open-addressed hash: rule index + 1, 0 empty */
 	uint32_t nslots;   /* a power of two, or 0 */
+	uint32_t n_hybrid; /* hybrid rules, and the last one's index */
+	uint32_t last_hybrid;
 };
 
 /* Each problem found while parsing, as one line "SOURCE:WHERE: what". */
@@ -178,6 +184,12 @@ void vsk_rules_free(struct vsk_rules *rs);
 int vsk_rules_match_name(const struct vsk_rules *rs, const char *name);
 int vsk_rules_match_addr(const struct vsk_rules *rs, enum vsk_rule_kind kind,
 			 const struct sockaddr *sa, socklen_t len);
+/* The hybrid rule for cid, or -1; its socket path. */
+int vsk_rules_hybrid(const struct vsk_rules *rs, uint32_t cid);
+static inline const char *vsk_rule_path(const struct vsk_rules *rs, const struct vsk_rule *r)
+{
+	return rs->names + r->name_off;
+}
 /* Where an address matched by rule i leads: cid and vsock port. */
 void vsk_rule_target(const struct vsk_rule *r, uint16_t app_port, uint32_t *cid,
 		     uint32_t *vport);

@@ -73,6 +73,7 @@ struct key {
 	uint8_t kind;
 	bool any_addr, any_port, wildcard;
 	uint16_t port;
+	uint32_t cid; /* hybrid rules only */
 	const unsigned char *addr; /* 16 bytes, or NULL for names */
 	const char *name;
 	size_t name_len;
@@ -86,6 +87,8 @@ static struct key key_of(const struct vsk_rules *rs, const struct vsk_rule *r)
 	if (r->kind == VSK_RULE_NAME) {
 		k.name = rs->names + r->name_off;
 		k.name_len = r->name_len;
+	} else if (r->kind == VSK_RULE_HYBRID) {
+		k.cid = r->cid;
 	} else {
 		k.addr = r->addr;
 	}
@@ -104,7 +107,7 @@ static uint32_t key_hash(const struct key *k)
 	uint64_t h = (uint64_t)k->kind << 48 | (uint64_t)k->port << 32 |
 		     (uint64_t)(k->any_addr | k->any_port << 1 | k->wildcard << 2);
 
-	h = mix(0x243f6a8885a308d3ull, h);
+	h = mix(mix(0x243f6a8885a308d3ull, h), k->cid);
 	if (k->addr) {
 		uint64_t w[2];
 		memcpy(w, k->addr, 16);
@@ -125,7 +128,8 @@ static uint32_t key_hash(const struct key *k)
 static bool key_equal(const struct key *a, const struct key *b)
 {
 	if (a->kind != b->kind || a->any_addr != b->any_addr || a->any_port != b->any_port ||
-	    a->wildcard != b->wildcard || a->port != b->port || a->name_len != b->name_len)
+	    a->wildcard != b->wildcard || a->port != b->port || a->cid != b->cid ||
+	    a->name_len != b->name_len)
 		return false;
 	if (a->addr && memcmp(a->addr, b->addr, 16) != 0)
 		return false;
@@ -377,6 +381,63 @@ bad:
 	return -1;
 }
 
+/* Keep a name or path in the table's pool (a path with its NUL). */
+static int pool_add(struct parse *p, const char *s, size_t n, bool name, struct vsk_rule *r)
+{
+	struct vsk_rules *rs = p->rs;
+	size_t need = rs->names_len + n + (name ? 0 : 1);
+
+	if (need > rs->names_cap) {
+		size_t cap = rs->names_cap ? rs->names_cap * 2 : 4096;
+		char *names;
+		while (cap < need)
+			cap *= 2;
+		if (!(names = realloc(rs->names, cap))) {
+			problem(p, "out of memory");
+			return -1;
+		}
+		rs->names = names;
+		rs->names_cap = cap;
+	}
+	r->name_off = (uint32_t)rs->names_len;
+	r->name_len = (uint32_t)n;
+	for (size_t i = 0; i < n; i++)
+		rs->names[rs->names_len++] = name ? lower(s[i]) : s[i];
+	if (!name)
+		rs->names[rs->names_len++] = '\0';
+	return 0;
+}
+
+/* "hybrid CID PATH": the VMM's socket for a Firecracker or Cloud Hypervisor
+ * guest (docs/hybrid.md). */
+static int parse_hybrid(struct parse *p, struct tok cid, struct tok path, struct vsk_rule *r)
+{
+	char q[64];
+	uint64_t v;
+
+	if (parse_uint(cid.s, cid.n, 0, VSK_CID_ANY - 1, &v) != 0) {
+		problem(p, "CID %s is not a number from 0 to 4294967294",
+			quote(cid.s, cid.n, q, sizeof(q)));
+		return -1;
+	}
+	r->cid = (uint32_t)v;
+	if (memchr(path.s, ';', path.n)) { /* it would split VSOCKIFY_RULES */
+		problem(p, "socket path %s contains ';'", quote(path.s, path.n, q, sizeof(q)));
+		return -1;
+	}
+	if (path.s[0] != '/') {
+		problem(p, "socket path %s must be absolute", quote(path.s, path.n, q, sizeof(q)));
+		return -1;
+	}
+	if (path.n > VSK_HYBRID_PATH_MAX) {
+		problem(p, "socket path %s is longer than %d bytes (a Unix socket path "
+			"holds 107, and listeners add \"_PORT\")",
+			quote(path.s, path.n, q, sizeof(q)), VSK_HYBRID_PATH_MAX);
+		return -1;
+	}
+	return pool_add(p, path.s, path.n, false, r);
+}
+
 static bool is_name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -434,23 +495,7 @@ static int parse_name(struct parse *p, struct tok t, struct vsk_rule *r)
 		return -1;
 	}
 	/* Stored lower case, so the normalised form and lookups agree. */
-	if (p->rs->names_len + n > p->rs->names_cap) {
-		size_t cap = p->rs->names_cap ? p->rs->names_cap * 2 : 4096;
-		char *names;
-		while (cap < p->rs->names_len + n)
-			cap *= 2;
-		if (!(names = realloc(p->rs->names, cap))) {
-			problem(p, "out of memory");
-			return -1;
-		}
-		p->rs->names = names;
-		p->rs->names_cap = cap;
-	}
-	r->name_off = (uint32_t)p->rs->names_len;
-	r->name_len = (uint32_t)n;
-	for (size_t i = 0; i < n; i++)
-		p->rs->names[p->rs->names_len++] = lower(s[i]);
-	return 0;
+	return pool_add(p, s, n, true, r);
 bad:
 	problem(p, "%s is not a host name (or '*.' and a domain)",
 		quote(t.s, t.n, q, sizeof(q)));
@@ -495,6 +540,10 @@ static int append_rule(struct parse *p, const struct vsk_rule *r)
 		}
 		h = key_hash(&k); /* k points into the names, which stay put */
 	}
+	if (r->kind == VSK_RULE_HYBRID) {
+		rs->n_hybrid++;
+		rs->last_hybrid = rs->n;
+	}
 	index_put_hashed(rs, rs->n++, h);
 	return 0;
 }
@@ -532,9 +581,18 @@ static void parse_rule(struct parse *p, const char *s, size_t n)
 		r.kind = VSK_RULE_CONNECT;
 	else if (tok_is(t[0], "listen"))
 		r.kind = VSK_RULE_LISTEN;
+	else if (tok_is(t[0], "hybrid"))
+		r.kind = VSK_RULE_HYBRID;
 	else {
-		problem(p, "unknown rule %s (expected name, connect or listen)",
+		problem(p, "unknown rule %s (expected name, connect, listen or hybrid)",
 			quote(t[0].s, t[0].n, q, sizeof(q)));
+		return;
+	}
+	if (r.kind == VSK_RULE_HYBRID) {
+		if (nt < 3)
+			problem(p, "expected hybrid CID PATH (the VMM's Unix socket)");
+		else if (parse_hybrid(p, t[1], t[2], &r) == 0)
+			append_rule(p, &r);
 		return;
 	}
 	if (nt < 3) {
@@ -594,6 +652,10 @@ int vsk_rules_add(struct vsk_rules *rs, enum vsk_rules_source kind, const char *
 		/* All or nothing: forget what this source added. */
 		rs->n = n0;
 		rs->names_len = names0;
+		rs->n_hybrid = 0;
+		for (uint32_t i = 0; i < n0; i++)
+			if (rs->rule[i].kind == VSK_RULE_HYBRID)
+				rs->n_hybrid++, rs->last_hybrid = i;
 		if (index_rebuild(rs, n0) != 0)
 			rs->nslots = 0, rs->n = 0; /* no memory: no rules at all beats wrong ones */
 	}
@@ -748,6 +810,13 @@ int vsk_rules_match_addr(const struct vsk_rules *rs, enum vsk_rule_kind kind,
 	return best;
 }
 
+int vsk_rules_hybrid(const struct vsk_rules *rs, uint32_t cid)
+{
+	struct key k = { .kind = VSK_RULE_HYBRID, .cid = cid };
+
+	return rs->n_hybrid ? index_find(rs, &k) : -1;
+}
+
 void vsk_rule_target(const struct vsk_rule *r, uint16_t app_port, uint32_t *cid,
 		     uint32_t *vport)
 {
@@ -778,12 +847,16 @@ socklen_t vsk_rule_shown_addr(const struct vsk_rule *r, enum vsk_app_family fam,
 
 int vsk_rule_format(const struct vsk_rules *rs, uint32_t i, char *buf, size_t len)
 {
-	static const char *const kinds[] = { "?", "name", "connect", "listen" };
+	static const char *const kinds[] = { "?", "name", "connect", "listen", "hybrid" };
 	const struct vsk_rule *r = &rs->rule[i];
 	char match[VSK_RULE_TEXT_MAX - 40], addr[INET6_ADDRSTRLEN], cid[16], port[8] = "";
 	bool v4 = r->af == AF_INET;
 	int n;
 
+	if (r->kind == VSK_RULE_HYBRID) {
+		n = snprintf(buf, len, "hybrid %u %s", r->cid, vsk_rule_path(rs, r));
+		return n < 0 || (size_t)n >= len ? -1 : n;
+	}
 	if (r->kind == VSK_RULE_NAME) {
 		snprintf(match, sizeof(match), "%s%.*s", r->wildcard ? "*." : "",
 			 (int)r->name_len, rs->names + r->name_off);

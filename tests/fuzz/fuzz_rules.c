@@ -42,7 +42,10 @@ static void check_table(const struct vsk_rules *rs)
 		FUZZ_CHECK(strcmp(text, again) == 0);
 		vsk_rules_free(&one);
 
-		if (r->kind == VSK_RULE_NAME) {
+		if (r->kind == VSK_RULE_HYBRID) {
+			FUZZ_CHECK(vsk_rules_hybrid(rs, r->cid) == (int)i);
+			FUZZ_CHECK(strlen(vsk_rule_path(rs, r)) == r->name_len);
+		} else if (r->kind == VSK_RULE_NAME) {
 			char name[260];
 			snprintf(name, sizeof(name), "%s%.*s", r->wildcard ? "x." : "",
 				 (int)r->name_len, rs->names + r->name_off);
