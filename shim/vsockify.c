@@ -106,24 +106,62 @@ static void print_problem(void *ctx, const char *msg)
 
 struct options {
 	const char *config;  /* -c */
-	char *rules;         /* every -r, joined by ';' */
+	char *rules;         /* every -r and --hybrid, joined by ';' */
 	size_t rules_len;
+	/* Each of them on its own, to check and number them as given. */
+	struct rule_arg {
+		char label[32];
+		size_t off, len;
+	} *args;
+	int nargs;
 	bool check;
 };
 
-static int add_rule_arg(struct options *o, const char *rule)
+/* option: "--rule" or "--hybrid", numbered among its kind for messages. */
+static int add_rule_arg(struct options *o, const char *option, const char *rule)
 {
 	size_t n = strlen(rule);
 	char *grown = realloc(o->rules, o->rules_len + n + 2);
+	struct rule_arg *args = realloc(o->args, (size_t)(o->nargs + 1) * sizeof(*args));
+	int same = 0;
 
-	if (!grown)
+	if (grown)
+		o->rules = grown;
+	if (args)
+		o->args = args;
+	if (!grown || !args)
 		return -1;
-	o->rules = grown;
+	for (int i = 0; i < o->nargs; i++)
+		same += strncmp(o->args[i].label, option, strlen(option)) == 0;
 	if (o->rules_len)
 		o->rules[o->rules_len++] = ';';
+	snprintf(args[o->nargs].label, sizeof(args[o->nargs].label), "%s %d", option, same + 1);
+	args[o->nargs].off = o->rules_len;
+	args[o->nargs++].len = n;
 	memcpy(o->rules + o->rules_len, rule, n + 1);
 	o->rules_len += n;
 	return 0;
+}
+
+/* Each -r is one rule: a ';' or newline in it would make it several once
+ * joined into VSOCKIFY_RULES. */
+static int check_rule_args(const struct options *o, struct vsk_rules *rs)
+{
+	int problems = 0;
+
+	for (int i = 0; i < o->nargs; i++) {
+		const char *text = o->rules + o->args[i].off;
+		size_t n = o->args[i].len;
+		if (memchr(text, ';', n) || memchr(text, '\n', n)) {
+			fprintf(stderr, "vsockify: %s: one rule per option (it holds a ';' or a "
+				"newline)\n", o->args[i].label);
+			problems++;
+			continue;
+		}
+		problems += vsk_rules_add(rs, VSK_SRC_ARGS, o->args[i].label, text, n,
+					  print_problem, NULL);
+	}
+	return problems;
 }
 
 /* --hybrid CID=PATH is the rule "hybrid CID PATH", with PATH made absolute
@@ -145,7 +183,7 @@ static int add_hybrid_arg(struct options *o, const char *arg)
 	}
 	rc = eq[1] == '/' ? asprintf(&rule, "hybrid %.*s %s", (int)(eq - arg), arg, eq + 1)
 			  : asprintf(&rule, "hybrid %.*s %s/%s", (int)(eq - arg), arg, cwd, eq + 1);
-	if (rc < 0 || add_rule_arg(o, rule) != 0) {
+	if (rc < 0 || add_rule_arg(o, "--hybrid", rule) != 0) {
 		fprintf(stderr, "vsockify: out of memory\n");
 		return -1;
 	}
@@ -172,9 +210,7 @@ static int check_rules(const struct options *o)
 	if (env_rules && *env_rules)
 		problems += vsk_rules_add(&rs, VSK_SRC_LIST, "VSOCKIFY_RULES", env_rules,
 					  strlen(env_rules), print_problem, NULL);
-	if (o->rules_len)
-		problems += vsk_rules_add(&rs, VSK_SRC_ARGS, "--rule", o->rules, o->rules_len,
-					  print_problem, NULL);
+	problems += check_rule_args(o, &rs);
 	if (o->check && !problems)
 		for (uint32_t i = 0; i < rs.n; i++)
 			if (vsk_rule_format(&rs, i, line, sizeof(line)) > 0)
@@ -246,7 +282,7 @@ int main(int argc, char **argv)
 			}
 			o.config = v;
 		} else if ((v = option_value(argc, argv, &i, "-r", "--rule", &missing))) {
-			if (add_rule_arg(&o, v) != 0) {
+			if (add_rule_arg(&o, "--rule", v) != 0) {
 				fprintf(stderr, "vsockify: out of memory\n");
 				return 2;
 			}
@@ -292,6 +328,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	free(o.rules);
+	free(o.args);
 	if (find_library(lib, sizeof(lib)) != 0) {		fprintf(stderr, "vsockify: cannot find %s next to this program or in %s\n",
 			LIBNAME, VSK_LIBDIR);
 		return 127;

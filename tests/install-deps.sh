@@ -12,8 +12,10 @@ declare -A want=(
 	[strace]=strace [valgrind]=valgrind
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
 	[clang]=clang [nginx]=nginx-light
+	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
 )
-declare -A path_of=([sshd]=/usr/sbin/sshd [nginx]=/usr/sbin/nginx)
+declare -A path_of=([sshd]=/usr/sbin/sshd [nginx]=/usr/sbin/nginx
+	[initdb]=/usr/lib/postgresql/15/bin/initdb)
 
 missing=()
 for cmd in "${!want[@]}"; do

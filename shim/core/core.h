@@ -160,7 +160,7 @@ typedef void (*vsk_rules_report_fn)(void *ctx, const char *msg);
 enum vsk_rules_source {
 	VSK_SRC_FILE,  /* lines; messages "PATH:LINE: ..." */
 	VSK_SRC_LIST,  /* ';'-separated; messages "LABEL: rule N: ..." */
-	VSK_SRC_ARGS,  /* ';'-joined arguments; messages "LABEL N: ..." */
+	VSK_SRC_ARGS,  /* one argument; messages "LABEL: ..." (e.g. "--rule 2") */
 };
 #define VSK_RULE_MSG_MAX 512  /* one problem message */
 #define VSK_RULE_TEXT_MAX 320 /* one rule in normalised form */

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +19,37 @@
 #define NAME_MAX_LEN 253
 #define ADDR_TOKEN_MAX 64 /* longer than any IPv6 address with port */
 #define MAX_RULES (1u << 20) /* the index must fit the socket mark's 24 bits */
+
+/* ---- memory ---------------------------------------------------------------- */
+
+/* The library builds the table when a lookup first needs it, which may be
+ * in a signal handler that interrupted malloc (holding its lock).  So the
+ * table lives in mmap'd memory: mmap, mremap and munmap take no lock. */
+static void *region_resize(void *p, size_t old_bytes, size_t new_bytes)
+{
+	void *q = p ? mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE)
+		    : mmap(NULL, new_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+
+	return q == MAP_FAILED ? NULL : q;
+}
+
+static void region_free(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, bytes);
+}
+
+/* strerror may translate, and so lock; the plain description does not. */
+static const char *error_text(int err)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+	const char *s = strerrordesc_np(err);
+	return s ? s : "unknown error";
+#else
+	return strerror(err);
+#endif
+}
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -183,10 +216,10 @@ static int index_rebuild(struct vsk_rules *rs, uint32_t want)
 
 	while (nslots < 2 * want)
 		nslots *= 2;
-	slot = calloc(nslots, sizeof(*slot));
+	slot = region_resize(NULL, 0, nslots * sizeof(*slot)); /* zero-filled */
 	if (!slot)
 		return ENOMEM;
-	free(rs->slot);
+	region_free(rs->slot, rs->nslots * sizeof(*slot));
 	rs->slot = slot;
 	rs->nslots = nslots;
 	for (uint32_t i = 0; i < rs->n; i++)
@@ -209,11 +242,11 @@ struct parse {
 __attribute__((format(printf, 2, 3))) static void problem(struct parse *p, const char *fmt, ...)
 {
 	char msg[VSK_RULE_MSG_MAX];
-	int n = snprintf(msg, sizeof(msg),
-			 p->kind == VSK_SRC_FILE   ? "%.200s:%lu: "
-			 : p->kind == VSK_SRC_LIST ? "%.200s: rule %lu: "
-						   : "%.200s %lu: ",
-			 p->label, p->number);
+	int n = p->kind == VSK_SRC_ARGS
+			? snprintf(msg, sizeof(msg), "%.200s: ", p->label)
+			: snprintf(msg, sizeof(msg),
+				   p->kind == VSK_SRC_FILE ? "%.200s:%lu: " : "%.200s: rule %lu: ",
+				   p->label, p->number);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -264,7 +297,7 @@ static int parse_target(struct parse *p, struct tok t, struct vsk_rule *r)
 	r->cid = 0;
 	bool named = false;
 	for (size_t i = 0; i < sizeof(cid_words) / sizeof(cid_words[0]); i++) {
-		if (strlen(cid_words[i].word) == cn && memcmp(s, cid_words[i].word, cn) == 0) {
+		if (strlen(cid_words[i].word) == cn && strncasecmp(s, cid_words[i].word, cn) == 0) {
 			r->cid = cid_words[i].cid;
 			named = true;
 		}
@@ -392,7 +425,7 @@ static int pool_add(struct parse *p, const char *s, size_t n, bool name, struct 
 		char *names;
 		while (cap < need)
 			cap *= 2;
-		if (!(names = realloc(rs->names, cap))) {
+		if (!(names = region_resize(rs->names, rs->names_cap, cap))) {
 			problem(p, "out of memory");
 			return -1;
 		}
@@ -516,7 +549,8 @@ static int append_rule(struct parse *p, const struct vsk_rule *r)
 	}
 	if (rs->n == rs->cap) {
 		uint32_t cap = rs->cap ? rs->cap * 2 : 64;
-		struct vsk_rule *grown = realloc(rs->rule, cap * sizeof(*grown));
+		struct vsk_rule *grown = region_resize(rs->rule, rs->cap * sizeof(*grown),
+						       cap * sizeof(*grown));
 		if (!grown) {
 			problem(p, "out of memory");
 			return -1;
@@ -685,7 +719,7 @@ int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
 	if (fd < 0) {
 		if (errno == ENOENT && missing_ok)
 			return 0;
-		snprintf(why, sizeof(why), "cannot open: %s", strerror(errno));
+		snprintf(why, sizeof(why), "cannot open: %s", error_text(errno));
 		report_file(report, ctx, path, why);
 		return 1;
 	}
@@ -698,7 +732,7 @@ int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
 		report_file(report, ctx, path, "larger than 16 MiB");
 		goto fail;
 	}
-	if (!(text = malloc((size_t)st.st_size + 1))) {
+	if (!(text = region_resize(NULL, 0, (size_t)st.st_size + 1))) {
 		report_file(report, ctx, path, "out of memory");
 		goto fail;
 	}
@@ -707,7 +741,7 @@ int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			snprintf(why, sizeof(why), "cannot read: %s", strerror(errno));
+			snprintf(why, sizeof(why), "cannot read: %s", error_text(errno));
 			report_file(report, ctx, path, why);
 			goto fail;
 		}
@@ -718,19 +752,20 @@ int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
 	/* The raw syscall: inside the library, close() is our own hook. */
 	syscall(SYS_close, fd);
 	problems = vsk_rules_add(rs, VSK_SRC_FILE, path, text, got, report, ctx);
-	free(text);
+	region_free(text, (size_t)st.st_size + 1);
 	return problems;
 fail:
 	syscall(SYS_close, fd);
-	free(text);
+	if (text)
+		region_free(text, (size_t)st.st_size + 1);
 	return 1;
 }
 
 void vsk_rules_free(struct vsk_rules *rs)
 {
-	free(rs->rule);
-	free(rs->names);
-	free(rs->slot);
+	region_free(rs->rule, rs->cap * sizeof(*rs->rule));
+	region_free(rs->names, rs->names_cap);
+	region_free(rs->slot, rs->nslots * sizeof(*rs->slot));
 	memset(rs, 0, sizeof(*rs));
 }
 

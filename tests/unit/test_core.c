@@ -444,9 +444,9 @@ static void test_rules_sources(void)
 			    keep_problem, NULL) == 1 &&
 		      strstr(last_problem, "n.conf:2: contains a NUL byte") && rs.n == 4,
 	      "a NUL byte is refused with its line: %s", last_problem);
-	CHECK(vsk_rules_add(&rs, VSK_SRC_ARGS, "--rule", "bogus", 5, keep_problem, NULL) == 1 &&
+	CHECK(vsk_rules_add(&rs, VSK_SRC_ARGS, "--rule 1", "bogus", 5, keep_problem, NULL) == 1 &&
 		      strncmp(last_problem, "--rule 1: ", 10) == 0,
-	      "wrapper arguments are numbered: %s", last_problem);
+	      "wrapper arguments carry their own label: %s", last_problem);
 	CHECK(vsk_rule_format(&rs, 3, buf, sizeof(buf)) > 0 &&
 		      strcmp(buf, "connect 10.0.0.3 vsock:5") == 0,
 	      "sources keep their order");
