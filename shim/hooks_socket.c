@@ -140,6 +140,34 @@ static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
 	return SWAP_GO;
 }
 
+/* A blocking app's connect on a blocking vsock socket: the common case in
+ * the fewest syscalls (no poll, no mode switch back).  vsock cancels a
+ * connect that a signal interrupts, where TCP's goes on; so on EINTR start
+ * again on a fresh socket: in the foreground if every handler asks for a
+ * restart, else in the background, and the app gets EINTR as from TCP.
+ * Returns the error; *vfd is the socket, or -1 if none could be made. */
+static int connect_blocking(struct vsk_swap *sw, const struct sockaddr_vm *vm, int *vfd)
+{
+	int err;
+
+	sw->connect_blocking = true;
+	for (;;) {
+		if ((*vfd = vsk_swap_new_socket(sw, true, &err)) < 0)
+			return err;
+		err = vsk_real.connect(*vfd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
+		if (err != EINTR)
+			return err;
+		vsk_real.close(*vfd);
+		if (!vsk_signal_handlers_restart())
+			break;
+	}
+	sw->connect_blocking = false;
+	if ((*vfd = vsk_swap_new_socket(sw, true, &err)) < 0)
+		return err;
+	err = vsk_real.connect(*vfd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
+	return err == EINPROGRESS ? EINTR : err;
+}
+
 /* Connect a fresh vsock socket to vm and put it on sw->fd.  Like TCP, a
  * blocking connect interrupted by a signal (or out of SO_SNDTIMEO) goes on
  * in the kernel: the socket is installed as connecting and the app learns
@@ -151,12 +179,18 @@ static int swap_and_connect(struct vsk_swap *sw, const struct sockaddr_vm *vm,
 	char buf[80];
 	int vfd, err;
 
-	vfd = vsk_swap_new_socket(sw, true, &err);
-	if (vfd < 0)
-		return vsk_fail(err);
-	err = vsk_real.connect(vfd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
-	if (err == EINPROGRESS && !app_nonblock)
-		err = vsk_wait_connect(vfd, sw->sndtimeo_ms);
+	if (!app_nonblock && sw->sndtimeo_ms < 0) {
+		err = connect_blocking(sw, vm, &vfd);
+		if (vfd < 0)
+			return vsk_fail(err);
+	} else {
+		vfd = vsk_swap_new_socket(sw, true, &err);
+		if (vfd < 0)
+			return vsk_fail(err);
+		err = vsk_real.connect(vfd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
+		if (err == EINPROGRESS && !app_nonblock)
+			err = vsk_wait_connect(vfd, sw->sndtimeo_ms);
+	}
 
 	if (err == 0 || err == EINPROGRESS || err == EINTR) {
 		int ierr = vsk_swap_install(sw, vfd, err ? VSK_FD_CONNECTING : 0);

@@ -155,6 +155,7 @@ int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
 	int type, proto, busy;
 
 	sw->rule = -1;
+	sw->connect_blocking = false;
 	memset(&sw->shown, 0, sizeof(sw->shown));
 	/* The generation first: any close from here on is seen at install. */
 	sw->gen = vsk_fd_gen(fd);
@@ -205,6 +206,7 @@ int vsk_swap_check_ours(int fd, struct vsk_swap *sw)
 	uint32_t len;
 
 	sw->rule = -1;
+	sw->connect_blocking = false;
 	memset(&sw->shown, 0, sizeof(sw->shown));
 	sw->gen = vsk_fd_gen(fd);
 	if (sw->gen < 0 || !(e = vsk_fd_lookup(fd)))
@@ -269,7 +271,8 @@ int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err)
 	int type = SOCK_STREAM | SOCK_CLOEXEC;
 	int vfd;
 
-	sw->vfd_nonblock = for_connect || (sw->status_flags >= 0 && (sw->status_flags & O_NONBLOCK));
+	sw->vfd_nonblock = (for_connect && !sw->connect_blocking) ||
+			   (sw->status_flags >= 0 && (sw->status_flags & O_NONBLOCK));
 	if (sw->vfd_nonblock)
 		type |= SOCK_NONBLOCK;
 	vfd = vsk_real.socket(AF_VSOCK, type, 0);
@@ -331,7 +334,7 @@ int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state)
 /* Would TCP's blocking connect have been restarted after this signal?
  * Only if its handler has SA_RESTART.  Which signal arrived is not known,
  * so restart only when every caught signal asks for it. */
-static bool signal_handlers_restart(void)
+bool vsk_signal_handlers_restart(void)
 {
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
@@ -369,7 +372,7 @@ int vsk_wait_connect(int fd, int timeout_ms)
 		if (n == 0)
 			return EINPROGRESS;
 		if (n < 0) {
-			if (errno == EINTR && signal_handlers_restart())
+			if (errno == EINTR && vsk_signal_handlers_restart())
 				continue;
 			return errno;
 		}

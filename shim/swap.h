@@ -15,6 +15,7 @@ struct vsk_swap {
 	unsigned touched;    /* replayable options it set */
 	int sndtimeo_ms;     /* -1: none */
 	bool vfd_nonblock;   /* the new socket was made non-blocking */
+	bool connect_blocking; /* new_socket: a blocking socket for connect */
 	int nopts;           /* protocol options to remember */
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 	int rule;            /* the rule that routed it, or -1 */
@@ -45,6 +46,8 @@ int vsk_swap_new_unix_socket(struct vsk_swap *sw, int *err);
  * holds the socket that was checked.  Closes vfd either way.  0 or errno. */
 int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state);
 
+/* Would TCP's blocking connect have been restarted after this signal? */
+bool vsk_signal_handlers_restart(void);
 /* Wait for a connect in progress on fd as TCP's blocking connect would:
  * 0 connected, EINTR (a signal whose handler lacks SA_RESTART),
  * EINPROGRESS (SO_SNDTIMEO ran out), or the socket's error. */
