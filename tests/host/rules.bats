@@ -18,11 +18,7 @@ DIAL=$HELPERS/dial.py
 
 setup() {
 	common_setup
-	unset VSOCKIFY_CONFIG VSOCKIFY_RULES VSOCKIFY_LOG VSOCKIFY_LOG_FILE
-	if [[ -e /etc/vsockify.conf ]]; then
-		echo "/etc/vsockify.conf exists on this machine: its rules would change every result here" >&2
-		return 1
-	fi
+	no_rules_from_environment
 }
 teardown() { common_teardown; }
 

@@ -108,3 +108,48 @@ start_echo() {
 	start_bg "$1" python3 "$HELPERS/echo_server.py" "$2" "$3"
 	wait_for_log "$1" "listening"
 }
+
+# sshd_config LISTEN: keys and an sshd_config in $TEST_TMP for Debian's
+# unmodified sshd listening on LISTEN (ADDR:PORT); SSH_OPTS for the client.
+sshd_config() {
+	local d=$TEST_TMP
+	mkdir -p /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
+	cp "$d/id.pub" "$d/authorized_keys"
+	cat >"$d/sshd_config" <<-CFG
+		ListenAddress $1
+		HostKey $d/host_key
+		PidFile none
+		AuthorizedKeysFile $d/authorized_keys
+		PermitRootLogin yes
+		StrictModes no
+		UsePAM no
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		UseDNS no
+		LogLevel VERBOSE
+		Subsystem sftp /usr/lib/openssh/sftp-server
+	CFG
+	SSH_OPTS=(-i "$d/id" -o BatchMode=yes -o StrictHostKeyChecking=no
+		-o UserKnownHostsFile="$d/known_hosts" -o ConnectTimeout=30)
+}
+
+# start_sshd LISTEN [WRAPPER_ARGS...]: that sshd under the wrapper, in its
+# default re-exec mode (the accepted socket crosses an exec).
+start_sshd() {
+	sshd_config "$1"
+	shift
+	start_bg sshd "$VSOCKIFY" "$@" /usr/sbin/sshd -D -e -f "$TEST_TMP/sshd_config"
+	wait_for_log sshd "Server listening on"
+}
+
+# no_rules_from_environment: the suites that test rules start from none;
+# a machine-wide /etc/vsockify.conf would change every result.
+no_rules_from_environment() {
+	unset VSOCKIFY_CONFIG VSOCKIFY_RULES VSOCKIFY_LOG VSOCKIFY_LOG_FILE
+	if [[ -e /etc/vsockify.conf ]]; then
+		echo "/etc/vsockify.conf exists on this machine: its rules would change every result here" >&2
+		return 1
+	fi
+}

@@ -16,7 +16,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 setup() {
 	require_vm
 	common_setup
-	unset VSOCKIFY_CONFIG VSOCKIFY_RULES VSOCKIFY_LOG VSOCKIFY_LOG_FILE
+	no_rules_from_environment
 }
 teardown() { common_teardown; }
 
@@ -293,35 +293,16 @@ print(host, 1024 <= port <= 65535, a.recv(2))'
 
 # ---- 4. ssh -------------------------------------------------------------------
 
-# start_sshd PORT LISTENADDRESS VSOCKIFY_ARGS...: Debian's sshd (re-exec mode).
-start_sshd() {
-	local d=$TEST_TMP port=$1 addr=$2
+# rules_sshd PORT LISTENADDRESS WRAPPER_ARGS...: sshd (re-exec mode) on ADDR:PORT.
+rules_sshd() {
+	local port=$1 addr=$2
 	shift 2
-	mkdir -p /run/sshd
-	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
-	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
-	cp "$d/id.pub" "$d/authorized_keys"
-	cat >"$d/sshd_config" <<-CFG
-		ListenAddress $addr:$port
-		HostKey $d/host_key
-		PidFile none
-		AuthorizedKeysFile $d/authorized_keys
-		PermitRootLogin yes
-		StrictModes no
-		UsePAM no
-		PasswordAuthentication no
-		KbdInteractiveAuthentication no
-		UseDNS no
-		LogLevel VERBOSE
-	CFG
-	start_bg sshd "$VSOCKIFY" "$@" /usr/sbin/sshd -D -e -f "$d/sshd_config"
-	wait_for_log sshd "Server listening on"
-	SSH_OPTS=(-p "$port" -i "$d/id" -o BatchMode=yes -o StrictHostKeyChecking=no
-		-o UserKnownHostsFile="$d/known_hosts" -o ConnectTimeout=30)
+	start_sshd "$addr:$port" "$@"
+	SSH_OPTS+=(-p "$port")
 }
 
 @test "ssh box1.guests.example through a wildcard name rule" {
-	start_sshd 2422 vsock-any.local
+	rules_sshd 2422 vsock-any.local
 	run "$VSOCKIFY" -r 'name *.guests.example vsock:1' ssh -v "${SSH_OPTS[@]}" root@box1.guests.example 'echo ran $((6 * 7))'
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -343,7 +324,7 @@ start_sshd() {
 }
 
 @test "sshd on 0.0.0.0 under a listen rule: the accepted socket crosses sshd's re-exec" {
-	start_sshd 2423 0.0.0.0 -r 'listen *:2423 vsock:any'
+	rules_sshd 2423 0.0.0.0 -r 'listen *:2423 vsock:any'
 	grep -q "Server listening on 0.0.0.0 port 2423" "$TEST_TMP/sshd.log"
 	no_tcp_listener 2423
 	run "$VSOCKIFY" -r 'connect 10.0.2.2:2423 vsock:1' ssh "${SSH_OPTS[@]}" root@10.0.2.2 'echo "$SSH_CLIENT"'

@@ -7,29 +7,8 @@ load ../lib/common
 setup() {
 	require_vm
 	common_setup
-	local d=$TEST_TMP
-	mkdir -p /run/sshd
-	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
-	ssh-keygen -q -t ed25519 -N '' -f "$d/id"
-	cp "$d/id.pub" "$d/authorized_keys"
-	cat >"$d/sshd_config" <<-CFG
-		ListenAddress vsock-any.local:2222
-		HostKey $d/host_key
-		PidFile none
-		AuthorizedKeysFile $d/authorized_keys
-		PermitRootLogin yes
-		StrictModes no
-		UsePAM no
-		PasswordAuthentication no
-		KbdInteractiveAuthentication no
-		UseDNS no
-		LogLevel VERBOSE
-		Subsystem sftp /usr/lib/openssh/sftp-server
-	CFG
-	start_bg sshd "$VSOCKIFY" /usr/sbin/sshd -D -e -f "$d/sshd_config"
-	wait_for_log sshd "Server listening on"
-	SSH_OPTS=(-i "$d/id" -o BatchMode=yes -o StrictHostKeyChecking=no
-		-o UserKnownHostsFile="$d/known_hosts" -o LogLevel=ERROR)
+	start_sshd vsock-any.local:2222
+	SSH_OPTS+=(-o LogLevel=ERROR)
 }
 teardown() { common_teardown; }
 
