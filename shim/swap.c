@@ -170,12 +170,16 @@ int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
 	if (local.ss_family == AF_INET && sa->sa_family != AF_INET)
 		return VSK_CHECK_NOT_INET; /* let the kernel give its own error */
 	len = sizeof(int);
-	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-		return VSK_CHECK_NOT_INET;
-	len = sizeof(int);
 	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
-		proto = IPPROTO_TCP;
-	if (type != SOCK_STREAM || (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP))
+		proto = -1;
+	if (proto >= 0 && proto != IPPROTO_TCP && proto != IPPROTO_MPTCP)
+		return VSK_CHECK_NOT_STREAM;
+	/* Only a raw socket shares TCP's protocol number, and a raw socket's
+	 * port is its protocol, never 0: an unbound one is a TCP stream, and
+	 * its type need not be asked (one syscall less per connect). */
+	len = sizeof(int);
+	if ((proto < 0 || sockaddr_port_bound(&local)) &&
+	    (vsk_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM))
 		return VSK_CHECK_NOT_STREAM;
 	if (sockaddr_port_bound(&local)) {
 		if (for_bind)

@@ -101,7 +101,10 @@ for line in open(raw):
         failed.append(line.strip()); continue
     if w[0] not in ("HOST", "SPAWN", "RESULT"):
         continue
-    kv = dict(x.split("=", 1) for x in w[1:] if "=" in x)
+    kv = {}
+    for x in w[1:]:  # the first wins: run.sh's own preload=V comes before vsbench's
+        if "=" in x:
+            kv.setdefault(*x.split("=", 1))
     if w[0] == "HOST":
         for k, v in kv.items():
             if k.endswith("_ns"):
