@@ -8,7 +8,7 @@ setup() {
 	common_setup
 	printf 'HTTP/1.0 200 OK\r\nContent-Length: 13\r\n\r\nhello, vsock\n' >"$TEST_TMP/resp"
 	start_vsock_http web 8080 "$TEST_TMP/resp"
-	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
+	start_bg echo socat -d -d -t 5 VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
 	wait_for_log echo "listening on"
 }
 teardown() { common_teardown; }
