@@ -65,20 +65,30 @@ static int print_local_cid(void)
 	return 0;
 }
 
-/* Next to this binary (a build tree), else the installed private libdir. */
+/* Next to this binary (a build tree), else the installed private libdir.
+ * 0, or -1 with errno (and out naming the first candidate that exists). */
 static int find_library(char *out, size_t len)
 {
-	char self[PATH_MAX];
+	char self[PATH_MAX], first[PATH_MAX + 32] = "";
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int first_err = ENOENT;
 
 	if (n > 0) {
 		self[n] = '\0';
 		snprintf(out, len, "%s/" LIBNAME, dirname(self));
 		if (access(out, R_OK) == 0)
 			return 0;
+		first_err = errno;
+		snprintf(first, sizeof(first), "%s", out);
 	}
 	snprintf(out, len, "%s/" LIBNAME, VSK_LIBDIR);
-	return access(out, R_OK);
+	if (access(out, R_OK) == 0)
+		return 0;
+	if (errno == ENOENT && first_err != ENOENT) {
+		snprintf(out, len, "%s", first);
+		errno = first_err;
+	}
+	return -1;
 }
 
 static int set_preload(const char *lib)
@@ -329,8 +339,14 @@ int main(int argc, char **argv)
 	}
 	free(o.rules);
 	free(o.args);
-	if (find_library(lib, sizeof(lib)) != 0) {		fprintf(stderr, "vsockify: cannot find %s next to this program or in %s\n",
-			LIBNAME, VSK_LIBDIR);
+	if (find_library(lib, sizeof(lib)) != 0) {
+		/* Say which: a library that is there but unreadable (a user
+		 * other than its owner, a private home) is not "missing". */
+		if (errno == ENOENT)
+			fprintf(stderr, "vsockify: cannot find %s next to this program or in %s\n",
+				LIBNAME, VSK_LIBDIR);
+		else
+			fprintf(stderr, "vsockify: cannot read %s: %s\n", lib, strerror(errno));
 		return 127;
 	}
 	if (set_preload(lib) != 0) {
