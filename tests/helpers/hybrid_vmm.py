@@ -68,8 +68,16 @@ _ports = itertools.count(FIRST_HOST_PORT)
 _ports_lock = threading.Lock()
 
 
+_log_lock = threading.Lock()
+
+
 def log(*a):
-    print("hybrid_vmm:", *a, file=sys.stderr, flush=True)
+    # One write per line, under a lock: print() from several threads can
+    # interleave its pieces, and the tests count these lines.
+    line = "hybrid_vmm: " + " ".join(str(x) for x in a) + "\n"
+    with _log_lock:
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 def next_host_port():

@@ -265,6 +265,7 @@ print(len(ok), all(ok))'
 	show
 	[ "$status" -eq 0 ]
 	[ "$output" = "20 True" ]
+	grep "got line" "$TEST_TMP/vmm.log" | sort | uniq -c
 	[ "$(grep -c "got line: CONNECT 7004" "$TEST_TMP/vmm.log")" -eq 20 ]
 }
 
