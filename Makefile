@@ -15,7 +15,7 @@ BASEFLAGS  := -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN)
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 CORE_SRC   := $(wildcard shim/core/*.c)
-SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c shim/hybrid.c \
+SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c shim/hybrid.c shim/early.c \
               shim/hooks_socket.c shim/hooks_fd.c shim/hooks_resolve.c
 HEADERS    := $(wildcard shim/*.h shim/core/*.h)
 HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpers/*.c))

@@ -186,6 +186,7 @@ long long vsk_fd_gen(int fd)
 static void clear_locked(struct vsk_fd_entry *e)
 {
 	atomic_fetch_add(&e->gen, 1);
+	e->early_site = 0;
 	e->nregs = 0;
 	atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->state, 0, memory_order_release);
@@ -394,17 +395,33 @@ struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
 	return e;
 }
 
+struct vsk_fd_entry *vsk_fd_claim_early(int fd, enum vsk_app_family fam, unsigned site)
+{
+	struct vsk_fd_entry *e = entry_for(fd, true);
+	bool locked;
+
+	if (!e || !table_is_mine())
+		return NULL; /* a vfork child: the parent's table is not ours to change */
+	locked = vsk_fd_lock(fd);
+	clear_locked(e); /* whatever a close we could not see left behind */
+	e->early_site = site;
+	claim_locked(e, VSK_FD_OURS | VSK_FD_EARLY | (unsigned)fam);
+	vsk_fd_unlock(fd, locked);
+	return e;
+}
+
 void vsk_fd_copy(int from, int to)
 {
 	struct vsk_fd_entry *src = entry_for(from, false), *dst;
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 	struct vsk_shown shown = { 0 };
-	unsigned state = 0, touched = 0;
+	unsigned state = 0, touched = 0, site = 0;
 	bool locked;
 
 	if (src) {
 		locked = vsk_fd_lock(from);
 		state = atomic_load(&src->state);
+		site = src->early_site;
 		touched = atomic_load(&src->touched);
 		memcpy(opts, src->opts, sizeof(opts));
 		shown = src->shown;
@@ -417,6 +434,7 @@ void vsk_fd_copy(int from, int to)
 	if (state) {
 		memcpy(dst->opts, opts, sizeof(opts));
 		dst->shown = shown;
+		dst->early_site = site;
 	}
 	dst->nregs = 0; /* epoll registers (file, number): the new number has none */
 	/* A dup shares the socket, so its options too. */
@@ -635,6 +653,22 @@ int vsk_fd_opt_get(int fd, int level, int optname, void *val, uint32_t *len)
 	}
 	vsk_fd_unlock(fd, locked);
 	return rc;
+}
+
+int vsk_fd_opts_copy(int fd, struct vsk_opt_slot *out)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	bool locked;
+	int n = 0;
+
+	if (!e)
+		return 0;
+	locked = vsk_fd_lock(fd);
+	for (int i = 0; i < VSK_OPT_SLOTS; i++)
+		if (e->opts[i].level != -1)
+			out[n++] = e->opts[i];
+	vsk_fd_unlock(fd, locked);
+	return n;
 }
 
 int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len)

@@ -151,15 +151,14 @@ static int connect_blocking(struct vsk_swap *sw, const struct sockaddr_vm *vm, i
 	int err;
 
 	sw->connect_blocking = true;
-	for (;;) {
+	while (!sw->interrupted || vsk_signal_handlers_restart()) {
 		if ((*vfd = vsk_swap_new_socket(sw, true, &err)) < 0)
 			return err;
 		err = vsk_real.connect(*vfd, (const struct sockaddr *)vm, sizeof(*vm)) == 0 ? 0 : errno;
 		if (err != EINTR)
 			return err;
 		vsk_real.close(*vfd);
-		if (!vsk_signal_handlers_restart())
-			break;
+		sw->interrupted = true;
 	}
 	sw->connect_blocking = false;
 	if ((*vfd = vsk_swap_new_socket(sw, true, &err)) < 0)
@@ -219,7 +218,23 @@ static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
 	if ((h = vsk_hybrid_rule_for(vsk_connect_cid(t->cid))) >= 0)
 		return vsk_hybrid_connect(&sw, h, t->port, sa, len);
 	vm = vsock_addr(vsk_connect_cid(t->cid), t->port);
-	return swap_and_connect(&sw, &vm, sa, len);
+	rc = swap_and_connect(&sw, &vm, sa, len);
+	if (rc == 0 || errno == EINPROGRESS || errno == EINTR)
+		vsk_early_hit(vsk_early_last_site()); /* this process can make vsock sockets */
+	return rc;
+}
+
+/* connect() on a socket that is not ours. */
+static int connect_plain(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct vsk_target t;
+	enum vsk_decode_result route;
+	int rule;
+
+	route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule);
+	if (route == VSK_ADDR_NOT_OURS)
+		return vsk_real.connect(fd, sa, len);
+	return connect_fake(fd, sa, len, route, &t, rule);
 }
 
 /* Put a fresh, unconnected vsock socket (same options) on one of ours:
@@ -311,6 +326,73 @@ static int connect_in_place(int fd, struct vsk_fd_entry *e, const struct sockadd
 	return err ? vsk_fail(vsk_map_connect_errno(err)) : 0;
 }
 
+/* The connect an early vsock socket was made for: in place, in the
+ * syscalls of a native vsock client.  Whatever is not that common case
+ * becomes TCP first and takes the usual way, so it behaves exactly as
+ * before (docs/design.md, "Early vsock sockets"). */
+static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *sa,
+			 socklen_t len)
+{
+	enum vsk_app_family fam = vsk_fd_family(e), want = fam;
+	struct vsk_target t;
+	struct sockaddr_vm vm;
+	char buf[80];
+	int rule, fl, err, rc;
+
+	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage) ||
+	    sa->sa_family != (fam == VSK_APP_INET4 ? AF_INET : AF_INET6) ||
+	    route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK ||
+	    vsk_hybrid_rule_for(vsk_connect_cid(t.cid)) >= 0 ||
+	    (atomic_load(&e->touched) & vsk_replay_bit(SOL_SOCKET, SO_SNDTIMEO))) {
+		if (vsk_early_to_tcp(fd, e, true) != 0)
+			return -1;
+		return connect_plain(fd, sa, len);
+	}
+	if (fam == VSK_APP_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr))
+		want = VSK_APP_MAPPED;
+	if (want != fam || rule >= 0) {
+		set_flags(e, (unsigned)want, VSK_FD_FAMILY_MASK);
+		vsk_mark_socket(fd, want, rule);
+	}
+	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
+	fl = vsk_real.fcntl(fd, F_GETFL);
+	err = vsk_real.connect(fd, (const struct sockaddr *)&vm, sizeof(vm)) == 0 ? 0 : errno;
+	if (err == 0 || err == EINPROGRESS) {
+		set_flags(e, err ? VSK_FD_CONNECTING : 0, VSK_FD_EARLY);
+		if (rule >= 0) {
+			unsigned char shown[VSK_SHOWN_MAX];
+			vsk_fd_set_shown_peer(fd, (const struct sockaddr *)shown,
+					      keep_app_addr(sa, shown));
+		}
+		vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> vsock:%u:%u (early socket)%s", fd,
+			vsk_addr_str(sa, len, buf, sizeof(buf)), vm.svm_cid, vm.svm_port,
+			err ? " (in progress)" : "");
+		return err ? vsk_fail(err) : 0;
+	}
+	if (err == EINTR && fl >= 0 && !(fl & O_NONBLOCK)) {
+		/* vsock cancelled it, where TCP's goes on: carry on as a swap
+		 * interrupted by the same signal does. */
+		struct vsk_swap sw;
+		set_flags(e, 0, VSK_FD_EARLY);
+		if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
+			return vsk_fail(-rc);
+		sw.fam = want;
+		sw.rule = rule;
+		if (rule >= 0)
+			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
+		sw.interrupted = true;
+		return swap_and_connect(&sw, &vm, sa, len);
+	}
+	/* Failed: leave what a failed TCP connect leaves, a TCP socket that
+	 * may connect again. */
+	vsk_log(VSK_LOG_INFO, "connect to vsock:%u:%u failed: %s", vm.svm_cid, vm.svm_port,
+		strerror(err));
+	if (vsk_early_to_tcp(fd, e, false) != 0)
+		set_flags(e, VSK_FD_DEAD, VSK_FD_EARLY);
+	return vsk_fail(vsk_map_connect_errno(err));
+}
+
 /* A connect on a socket that is already ours. */
 static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *sa,
 			socklen_t len)
@@ -321,6 +403,8 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	unsigned state;
 	int rule, rc;
 
+	if (atomic_load(&e->state) & VSK_FD_EARLY)
+		return connect_early(fd, e, sa, len);
 	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage))
 		return vsk_real.connect(fd, sa, len); /* the kernel's own error */
 	if (sa->sa_family == AF_UNSPEC) /* TCP: disconnect, ready to connect again */
@@ -368,17 +452,23 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct vsk_fd_entry *e;
-	struct vsk_target t;
-	enum vsk_decode_result route;
-	int rule;
 
 	vsk_init();
 	if ((e = vsk_fd_lookup(fd)))
 		return connect_ours(fd, e, sa, len);
-	route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule);
-	if (route == VSK_ADDR_NOT_OURS)
-		return vsk_real.connect(fd, sa, len);
-	return connect_fake(fd, sa, len, route, &t, rule);
+	return connect_plain(fd, sa, len);
+}
+
+/* An early socket about to do what only its TCP socket can: become it.
+ * false (errno set) if that failed. */
+static bool early_becomes_tcp(int fd, struct vsk_fd_entry **e)
+{
+	if (!*e || !(atomic_load(&(*e)->state) & VSK_FD_EARLY))
+		return true;
+	if (vsk_early_to_tcp(fd, *e, true) != 0)
+		return false;
+	*e = NULL;
+	return true;
 }
 
 /* TCP lets one process listen on 127.255.255.255:P and on the IPv6 fake
@@ -463,12 +553,16 @@ static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
 
 VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
+	struct vsk_fd_entry *e;
 	struct vsk_target t;
 	enum vsk_decode_result route;
 	int rule;
 
 	vsk_init();
-	if (vsk_fd_lookup(fd)) /* already bound, like TCP: the kernel says EINVAL */
+	e = vsk_fd_lookup(fd);
+	if (!early_becomes_tcp(fd, &e))
+		return -1;
+	if (e) /* already bound, like TCP: the kernel says EINVAL */
 		return vsk_real.bind(fd, sa, len);
 	route = route_for(sa, len, VSK_RULE_LISTEN, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
@@ -587,6 +681,14 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 	}
 	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
 	bool peer = real == vsk_real.getpeername;
+	if (!peer && (atomic_load(&e->state) & VSK_FD_EARLY)) {
+		/* An unbound TCP socket: the wildcard address, port 0. */
+		struct sockaddr_storage any = { 0 };
+		any.ss_family = vsk_fd_family(e) == VSK_APP_INET4 ? AF_INET : AF_INET6;
+		return show_bytes(&any, any.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+								 : sizeof(struct sockaddr_in6),
+				  sa, orig, len);
+	}
 	if (atomic_load_explicit(&e->state, memory_order_acquire) & VSK_FD_SHOWN) {
 		struct sockaddr_storage shown;
 		socklen_t n = shown_by_rule(fd, peer, vm, &shown);
@@ -776,6 +878,24 @@ static int with_throwaway(struct vsk_fd_entry *e, int level, int optname,
 	return rc == 0 ? 0 : vsk_fail(err);
 }
 
+/* The kernel's answer for a fresh TCP socket. */
+static int get_from_throwaway(struct vsk_fd_entry *e, int level, int optname, void *optval,
+			      socklen_t *optlen)
+{
+	unsigned char big[512];
+	socklen_t blen = sizeof(big);
+
+	if (!optlen)
+		return vsk_fail(EFAULT);
+	if ((int)*optlen < 0)
+		return vsk_fail(EINVAL);
+	if (*optlen < blen)
+		blen = *optlen;
+	if (with_throwaway(e, level, optname, NULL, 0, big, &blen) != 0)
+		return -1;
+	return put_opt(big, blen, optval, optlen);
+}
+
 static int get_protocol_opt(int fd, struct vsk_fd_entry *e, int level,
 			    int optname, void *optval, socklen_t *optlen)
 {
@@ -796,18 +916,7 @@ static int get_protocol_opt(int fd, struct vsk_fd_entry *e, int level,
 		ti.tcpi_state = vsk_socket_state(fd);
 		return put_opt(&ti, sizeof(ti), optval, optlen);
 	}
-	/* Anything else: the kernel's answer for a fresh TCP socket. */
-	unsigned char big[512];
-	socklen_t blen = sizeof(big);
-	if (!optlen)
-		return vsk_fail(EFAULT);
-	if ((int)*optlen < 0)
-		return vsk_fail(EINVAL);
-	if (*optlen < blen)
-		blen = *optlen;
-	if (with_throwaway(e, level, optname, NULL, 0, big, &blen) != 0)
-		return -1;
-	return put_opt(big, blen, optval, optlen);
+	return get_from_throwaway(e, level, optname, optval, optlen);
 }
 
 static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
@@ -837,6 +946,13 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 				v = vsk_map_connect_errno(v);
 			}
 			return put_int_opt(v, optval, optlen);
+		case SO_SNDBUF:
+		case SO_RCVBUF:
+			/* Before its connect, an early socket shows TCP's sizes. */
+			if ((atomic_load(&e->state) & VSK_FD_EARLY) &&
+			    !(atomic_load(&e->touched) & vsk_replay_bit(level, optname)))
+				return get_from_throwaway(e, level, optname, optval, optlen);
+			break;
 		}
 		return vsk_real.getsockopt(fd, level, optname, optval, optlen);
 	}
@@ -871,6 +987,8 @@ static int setsockopt_protocol(int fd, struct vsk_fd_entry *e, int level,
 	rc = vsk_tcpopt_set(level, optname, app_is_inet6(e), optval, optlen, &v);
 	if (rc > 0)
 		return vsk_fail(rc);
+	if (rc < 0 && (atomic_load(&e->state) & VSK_FD_EARLY))
+		return 1; /* not one we know: the caller makes it TCP first */
 	if (rc == 0) {
 		memcpy(val, &v, sizeof(v));
 		vlen = sizeof(v);
@@ -889,6 +1007,32 @@ static int setsockopt_protocol(int fd, struct vsk_fd_entry *e, int level,
 	return 0;
 }
 
+/* An early socket keeps the options a swap would carry (the vsock socket
+ * holds the SOL_SOCKET ones, the table the TCP ones); any other makes it
+ * TCP first, so the kernel applies it as it would have. */
+static int setsockopt_early(int fd, struct vsk_fd_entry *e, int level, int optname,
+			    const void *optval, socklen_t optlen)
+{
+	unsigned bit = vsk_replay_bit(level, optname);
+	int rc;
+
+	if (level == SOL_SOCKET && bit) {
+		rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
+		if (rc == 0)
+			vsk_fd_touch(fd, bit);
+		return rc;
+	}
+	if (is_protocol_level(level) &&
+	    (rc = setsockopt_protocol(fd, e, level, optname, optval, optlen)) <= 0)
+		return rc;
+	if (vsk_early_to_tcp(fd, e, true) != 0)
+		return -1;
+	rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
+	if (rc == 0 && bit)
+		vsk_fd_touch(fd, bit);
+	return rc;
+}
+
 VSK_EXPORT int setsockopt(int fd, int level, int optname, const void *optval,
 			  socklen_t optlen)
 {
@@ -903,6 +1047,8 @@ VSK_EXPORT int setsockopt(int fd, int level, int optname, const void *optval,
 			vsk_fd_touch(fd, bit);
 		return rc;
 	}
+	if (atomic_load(&e->state) & VSK_FD_EARLY)
+		return setsockopt_early(fd, e, level, optname, optval, optlen);
 	if (is_protocol_level(level) && still_vsock(fd))
 		return setsockopt_protocol(fd, e, level, optname, optval, optlen);
 	return vsk_real.setsockopt(fd, level, optname, optval, optlen);
@@ -915,13 +1061,17 @@ VSK_EXPORT int setsockopt(int fd, int level, int optname, const void *optval,
 static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 			   int flags, bool *drop_addr)
 {
+	struct vsk_fd_entry *e;
 	struct vsk_target t;
 	struct vsk_swap sw;
 	enum vsk_decode_result route;
 	int rule;
 
 	*drop_addr = false;
-	if (vsk_fd_lookup(fd)) {
+	e = vsk_fd_lookup(fd);
+	if (!early_becomes_tcp(fd, &e))
+		return -1;
+	if (e) {
 		/* TCP ignores a destination on a stream socket; vsock errors. */
 		*drop_addr = true;
 		return 1;
@@ -1008,8 +1158,13 @@ VSK_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * to which the kernel clamps this). */
 VSK_EXPORT int listen(int fd, int backlog)
 {
+	struct vsk_fd_entry *e;
+
 	vsk_init();
-	if (!vsk_fd_lookup(fd))
+	e = vsk_fd_lookup(fd);
+	if (!early_becomes_tcp(fd, &e))
+		return -1;
+	if (!e)
 		return vsk_real.listen(fd, backlog);
 	return vsk_real.listen(fd, INT32_MAX);
 }
@@ -1045,9 +1200,17 @@ VSK_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 VSK_EXPORT int socket(int domain, int type, int protocol)
 {
+	unsigned site;
 	int fd;
 
 	vsk_init();
+	if ((domain == AF_INET || domain == AF_INET6) &&
+	    (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
+	    (protocol == 0 || protocol == IPPROTO_TCP)) {
+		site = vsk_early_site(__builtin_return_address(0), domain);
+		if (vsk_early_predicted(site) && (fd = vsk_early_socket(domain, type, site)) >= 0)
+			return fd;
+	}
 	fd = vsk_real.socket(domain, type, protocol);
 	if (fd >= 0)
 		vsk_fd_release(fd); /* a close we could not see left it behind */

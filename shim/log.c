@@ -79,7 +79,7 @@ static size_t escape_into(char *dst, size_t cap, const char *src)
 	return n;
 }
 
-void vsk_log(enum vsk_log_level level, const char *fmt, ...)
+void vsk_log_line(enum vsk_log_level level, const char *fmt, ...)
 {
 	int saved = errno;
 	char msg[400], line[640];

@@ -86,9 +86,16 @@ static inline void vsk_init(void)
 
 /* ---- logging (never changes errno) -------------------------------------- */
 
-void vsk_log(enum vsk_log_level level, const char *fmt, ...)
+void vsk_log_line(enum vsk_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 #define vsk_log_enabled(level) (vsk_cfg && vsk_cfg->log_level >= (level))
+/* The level is tested before the arguments are evaluated: formatting an
+ * address for a debug line that is off cost ~3000 instructions a connect. */
+#define vsk_log(level, ...)                                \
+	do {                                               \
+		if (vsk_log_enabled(level))                \
+			vsk_log_line((level), __VA_ARGS__); \
+	} while (0)
 
 /* Format an app-visible address for log lines. */
 const char *vsk_addr_str(const struct sockaddr *sa, socklen_t len, char *buf,
@@ -143,6 +150,7 @@ struct vsk_fd_entry {
 	int nregs;
 	struct vsk_epoll_reg regs[VSK_EPOLL_REGS];
 	struct vsk_shown shown; /* under the lock; VSK_FD_SHOWN says it is set */
+	unsigned early_site; /* VSK_FD_EARLY: the predictor slot of its socket() call */
 };
 
 #define VSK_FD_FAMILY_MASK 0x0fu
@@ -153,6 +161,7 @@ struct vsk_fd_entry {
 #define VSK_FD_BOUND 0x100u     /* made by bind(): a listener, maybe shared by two families */
 #define VSK_FD_SHOWN 0x200u     /* made by a rule: see vsk_fd_entry.shown */
 #define VSK_FD_HYBRID 0x400u    /* an AF_UNIX socket to a VMM (docs/hybrid.md) */
+#define VSK_FD_EARLY 0x800u     /* vsock from socket() on, not yet connected (early.c) */
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
@@ -222,6 +231,9 @@ void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len);
 socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out);
 /* Record fd as ours (accept, adoption).  NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
+/* A socket() that the predictor made vsock at once: record it as ours and
+ * early, with the predictor slot to blame if it has to become TCP. */
+struct vsk_fd_entry *vsk_fd_claim_early(int fd, enum vsk_app_family fam, unsigned site);
 /* The same with more state bits and the addresses to show. */
 struct vsk_fd_entry *vsk_fd_claim_shown(int fd, unsigned state, const struct vsk_shown *shown);
 /* fd's shown addresses and hybrid details, under its lock; false if none. */
@@ -247,6 +259,8 @@ void vsk_fd_note_epoll(int epfd, int op, int fd, const struct epoll_event *ev);
 /* Remembered protocol options, under the number's lock. */
 int vsk_fd_opt_get(int fd, int level, int optname, void *val, uint32_t *len);
 int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len);
+/* All of them; returns how many (at most VSK_OPT_SLOTS). */
+int vsk_fd_opts_copy(int fd, struct vsk_opt_slot *out);
 
 static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
 {
@@ -266,6 +280,26 @@ int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule);
 enum vsk_app_family vsk_read_mark(int fd, int *rule);
 
 void vsk_fd_adopt_inherited(void);
+
+/* ---- early vsock sockets (early.c) ---------------------------------------- */
+
+/* socket()'s predictor: a slot for the call site (its return address) and
+ * domain, and whether its sockets should be vsock from the start. */
+unsigned vsk_early_site(const void *caller, int domain);
+bool vsk_early_predicted(unsigned site);
+/* The site's socket was swapped to vsock by a connect / an early socket
+ * of the site had to become TCP. */
+void vsk_early_hit(unsigned site);
+void vsk_early_miss(unsigned site);
+/* The calling thread's last TCP socket() site (what a swap trains). */
+unsigned vsk_early_last_site(void);
+/* An AF_VSOCK socket standing in for socket(domain, type, 0), or -1 (make
+ * the TCP socket instead; errno is unchanged). */
+int vsk_early_socket(int domain, int type, unsigned site);
+/* Turn early fd into the plain TCP socket the app asked for, with what
+ * the app set on it; mispredicted: it was not for vsock after all.  0, or
+ * -1 with errno. */
+int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool mispredicted);
 void vsk_log_init(void);
 
 /* ---- hooks helpers -------------------------------------------------------- */

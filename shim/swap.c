@@ -156,6 +156,7 @@ int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
 
 	sw->rule = -1;
 	sw->connect_blocking = false;
+	sw->interrupted = false;
 	memset(&sw->shown, 0, sizeof(sw->shown));
 	/* The generation first: any close from here on is seen at install. */
 	sw->gen = vsk_fd_gen(fd);
@@ -211,6 +212,7 @@ int vsk_swap_check_ours(int fd, struct vsk_swap *sw)
 
 	sw->rule = -1;
 	sw->connect_blocking = false;
+	sw->interrupted = false;
 	memset(&sw->shown, 0, sizeof(sw->shown));
 	sw->gen = vsk_fd_gen(fd);
 	if (sw->gen < 0 || !(e = vsk_fd_lookup(fd)))
@@ -241,7 +243,7 @@ int vsk_swap_check_ours(int fd, struct vsk_swap *sw)
 	return VSK_CHECK_OK;
 }
 
-static void carry_socket_options(int from, int to, unsigned touched)
+void vsk_swap_carry_options(int from, int to, unsigned touched)
 {
 	for (unsigned i = 0; i < N_REPLAYABLE; i++) {
 		unsigned char val[32];
@@ -289,7 +291,7 @@ int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err)
 		*err = vsk_map_connect_errno(*err);
 		return -1;
 	}
-	carry_socket_options(sw->fd, vfd, sw->touched);
+	vsk_swap_carry_options(sw->fd, vfd, sw->touched);
 	if (for_connect && !(sw->touched & sndtimeo_bit())) {
 		/* vsock gives up on a connect after 2 s; TCP tries for about
 		 * 127 s (six SYN retries) before ETIMEDOUT.  A busy peer must
@@ -312,7 +314,7 @@ int vsk_swap_new_unix_socket(struct vsk_swap *sw, int *err)
 		*err = errno;
 		return -1;
 	}
-	carry_socket_options(sw->fd, ufd, sw->touched);
+	vsk_swap_carry_options(sw->fd, ufd, sw->touched);
 	return ufd;
 }
 

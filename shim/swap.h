@@ -16,6 +16,7 @@ struct vsk_swap {
 	int sndtimeo_ms;     /* -1: none */
 	bool vfd_nonblock;   /* the new socket was made non-blocking */
 	bool connect_blocking; /* new_socket: a blocking socket for connect */
+	bool interrupted;    /* a signal already cut a blocking connect short */
 	int nopts;           /* protocol options to remember */
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 	int rule;            /* the rule that routed it, or -1 */
@@ -42,6 +43,9 @@ int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err);
 /* A fresh AF_UNIX stream socket (blocking) with the app socket's options,
  * for a hybrid swap.  -1 with *err. */
 int vsk_swap_new_unix_socket(struct vsk_swap *sw, int *err);
+/* Copy the SOL_SOCKET options in touched (replay bits) from one socket
+ * to another. */
+void vsk_swap_carry_options(int from, int to, unsigned touched);
 /* Put vfd on the app's number and record state, only if the number still
  * holds the socket that was checked.  Closes vfd either way.  0 or errno. */
 int vsk_swap_install(struct vsk_swap *sw, int vfd, unsigned state);

@@ -222,6 +222,9 @@ struct vsk_config {
 	 * (vsk_config_read_rules), so start-up pays nothing for them. */
 	char rules_file[VSK_CONFIG_PATH_MAX]; /* empty: VSK_SYSTEM_CONFIG */
 	char *rules_list; /* a copy of VSOCKIFY_RULES, or NULL */
+	/* Make a call site's next TCP sockets vsock from the start once its
+	 * connects went to vsock (docs/design.md, "Early vsock sockets"). */
+	bool early_sockets;
 	/* Bad settings are reported once logging works, not fatal. */
 	int n_problems;
 	char problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];

@@ -125,5 +125,12 @@ void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 		note_problem(cfg, "VSOCKIFY_FAKE_NET6", v,
 			     "expected an IPv6 network x::/16..96 with zero host bits, "
 			     "outside ::/16, fe80::/10 and ff00::/8");
+	cfg->early_sockets = true;
+	if ((v = get("VSOCKIFY_EARLY_SOCKETS")) && *v) {
+		if (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "no"))
+			cfg->early_sockets = false;
+		else if (strcmp(v, "1") && strcmp(v, "on") && strcmp(v, "yes"))
+			note_problem(cfg, "VSOCKIFY_EARLY_SOCKETS", v, "expected on or off");
+	}
 	note_rule_sources(cfg, get);
 }

@@ -247,6 +247,18 @@ static void test_config(void)
 		      cfg.n_problems == 3, "bad settings fall back to defaults and are reported");
 	CHECK(strstr(cfg.problems[0], "VSOCKIFY_LOG") != NULL, "problem names the variable: %s",
 	      cfg.problems[0]);
+
+	memset(fake_env, 0, sizeof(fake_env));
+	vsk_config_load(&cfg, fake_getenv);
+	CHECK(cfg.early_sockets, "early vsock sockets are on by default");
+	fake_env[0][0] = "VSOCKIFY_EARLY_SOCKETS"; fake_env[0][1] = "off";
+	vsk_config_load(&cfg, fake_getenv);
+	CHECK(!cfg.early_sockets && cfg.n_problems == 0, "VSOCKIFY_EARLY_SOCKETS=off turns them off");
+	fake_env[0][1] = "maybe";
+	vsk_config_load(&cfg, fake_getenv);
+	CHECK(cfg.early_sockets && cfg.n_problems == 1 &&
+		      strstr(cfg.problems[0], "VSOCKIFY_EARLY_SOCKETS") != NULL,
+	      "a bad VSOCKIFY_EARLY_SOCKETS keeps the default and is reported");
 }
 
 static void test_ranges_in_use(void)
