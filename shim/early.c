@@ -88,7 +88,7 @@ int vsk_early_socket(int domain, int type, unsigned site)
 	}
 	vsk_real.setsockopt(vfd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tcp_like,
 			    sizeof(tcp_like));
-	vsk_mark_socket(vfd, fam, -1);
+	vsk_mark_socket(vfd, (enum vsk_app_family)(fam | VSK_MARK_EARLY), -1);
 	if (!vsk_fd_claim_early(vfd, fam, site)) {
 		vsk_real.close(vfd);
 		errno = saved;
@@ -97,17 +97,31 @@ int vsk_early_socket(int domain, int type, unsigned site)
 	return vfd;
 }
 
-int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool mispredicted)
+static bool has_local_port(int fd)
+{
+	struct sockaddr_vm vm;
+	socklen_t len = sizeof(vm);
+
+	return vsk_real.getsockname(fd, (struct sockaddr *)&vm, &len) == 0 &&
+	       vm.svm_family == AF_VSOCK && vm.svm_port != VMADDR_PORT_ANY;
+}
+
+int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect)
 {
 	struct vsk_swap sw;
 	unsigned touched = atomic_load_explicit(&e->touched, memory_order_relaxed);
 	struct vsk_opt_slot opts[VSK_OPT_SLOTS];
 	int tfd, rc, err, nopts = vsk_fd_opts_copy(fd, opts);
 
-	if (mispredicted)
-		vsk_early_miss(e->early_site);
+	if (!after_failed_connect)
+		vsk_early_miss(e->early_site); /* the guess was wrong */
 	if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
 		return vsk_fail(-rc);
+	if (!after_failed_connect && has_local_port(fd)) {
+		/* A dup or a fork child connected it meanwhile: no longer early. */
+		atomic_fetch_and(&e->state, ~VSK_FD_EARLY);
+		return 0;
+	}
 	tfd = vsk_real.socket(sw.fam == VSK_APP_INET4 ? AF_INET : AF_INET6,
 			      SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (tfd < 0)

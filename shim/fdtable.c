@@ -502,6 +502,22 @@ static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e)
 	}
 }
 
+/* An early socket that has not connected yet (its mark says early, and it
+ * has no local port, which any connect would have given it) is still one
+ * after an exec: the new program may connect it anywhere. */
+static bool never_connected_early(int fd)
+{
+	unsigned long long mark = 0;
+	socklen_t len = sizeof(mark);
+	struct sockaddr_vm vm;
+	socklen_t vlen = sizeof(vm);
+
+	return vsk_real.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark, &len) == 0 &&
+	       (mark & VSK_MARK_EARLY) &&
+	       vsk_real.getsockname(fd, (struct sockaddr *)&vm, &vlen) == 0 &&
+	       vm.svm_family == AF_VSOCK && vm.svm_port == VMADDR_PORT_ANY;
+}
+
 struct vsk_fd_entry *vsk_fd_adopt(int fd)
 {
 	struct vsk_fd_entry *e;
@@ -513,7 +529,8 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 		return NULL;
 	locked = vsk_fd_lock(fd);
 	if (!atomic_load(&e->state) && vsk_read_mark(fd, &rule) == fam) {
-		claim_locked(e, VSK_FD_OURS | (unsigned)fam | (rule >= 0 ? VSK_FD_SHOWN : 0));
+		claim_locked(e, VSK_FD_OURS | (unsigned)fam | (rule >= 0 ? VSK_FD_SHOWN : 0) |
+					(never_connected_early(fd) ? VSK_FD_EARLY : 0));
 		e->shown.rule_plus1 = (uint32_t)(rule + 1);
 	}
 	vsk_fd_unlock(fd, locked);
@@ -713,7 +730,7 @@ enum vsk_app_family vsk_read_mark(int fd, int *rule)
 	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
 		return 0;
 	*rule = (int)((mark >> 8) & 0xffffff) - 1;
-	switch (mark & 0xff) {
+	switch (mark & 0xff & ~VSK_MARK_EARLY) {
 	case VSK_APP_INET4: return VSK_APP_INET4;
 	case VSK_APP_INET6: return VSK_APP_INET6;
 	case VSK_APP_MAPPED: return VSK_APP_MAPPED;

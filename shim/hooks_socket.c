@@ -344,7 +344,7 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	    route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK ||
 	    vsk_hybrid_rule_for(vsk_connect_cid(t.cid)) >= 0 ||
 	    (atomic_load(&e->touched) & vsk_replay_bit(SOL_SOCKET, SO_SNDTIMEO))) {
-		if (vsk_early_to_tcp(fd, e, true) != 0)
+		if (vsk_early_to_tcp(fd, e, false) != 0)
 			return -1;
 		return connect_plain(fd, sa, len);
 	}
@@ -388,7 +388,7 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	 * may connect again. */
 	vsk_log(VSK_LOG_INFO, "connect to vsock:%u:%u failed: %s", vm.svm_cid, vm.svm_port,
 		strerror(err));
-	if (vsk_early_to_tcp(fd, e, false) != 0)
+	if (vsk_early_to_tcp(fd, e, true) != 0)
 		set_flags(e, VSK_FD_DEAD, VSK_FD_EARLY);
 	return vsk_fail(vsk_map_connect_errno(err));
 }
@@ -465,7 +465,7 @@ static bool early_becomes_tcp(int fd, struct vsk_fd_entry **e)
 {
 	if (!*e || !(atomic_load(&(*e)->state) & VSK_FD_EARLY))
 		return true;
-	if (vsk_early_to_tcp(fd, *e, true) != 0)
+	if (vsk_early_to_tcp(fd, *e, false) != 0)
 		return false;
 	*e = NULL;
 	return true;
@@ -681,7 +681,7 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 	}
 	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
 	bool peer = real == vsk_real.getpeername;
-	if (!peer && (atomic_load(&e->state) & VSK_FD_EARLY)) {
+	if (!peer && (atomic_load(&e->state) & VSK_FD_EARLY) && vm->svm_port == VMADDR_PORT_ANY) {
 		/* An unbound TCP socket: the wildcard address, port 0. */
 		struct sockaddr_storage any = { 0 };
 		any.ss_family = vsk_fd_family(e) == VSK_APP_INET4 ? AF_INET : AF_INET6;
@@ -1025,7 +1025,7 @@ static int setsockopt_early(int fd, struct vsk_fd_entry *e, int level, int optna
 	if (is_protocol_level(level) &&
 	    (rc = setsockopt_protocol(fd, e, level, optname, optval, optlen)) <= 0)
 		return rc;
-	if (vsk_early_to_tcp(fd, e, true) != 0)
+	if (vsk_early_to_tcp(fd, e, false) != 0)
 		return -1;
 	rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
 	if (rc == 0 && bit)

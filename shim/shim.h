@@ -274,6 +274,7 @@ static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
  * It only raises a limit, so it changes no behaviour. */
 #define VSK_MARK_MAGIC 0x7673636b00000000ull /* "vsck" */
 #define VSK_MARK_MASK 0xffffffff00000000ull
+#define VSK_MARK_EARLY 0x80u /* in the family byte: made early (early.c) */
 int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule);
 /* Returns the family recorded in the mark, or 0 if fd is not ours; *rule
  * gets the rule index, or -1. */
@@ -297,9 +298,9 @@ unsigned vsk_early_last_site(void);
  * the TCP socket instead; errno is unchanged). */
 int vsk_early_socket(int domain, int type, unsigned site);
 /* Turn early fd into the plain TCP socket the app asked for, with what
- * the app set on it; mispredicted: it was not for vsock after all.  0, or
- * -1 with errno. */
-int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool mispredicted);
+ * the app set on it: it was not for vsock after all, or its connect to
+ * vsock failed (which TCP leaves ready for another).  0, or -1 with errno. */
+int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect);
 void vsk_log_init(void);
 
 /* ---- hooks helpers -------------------------------------------------------- */

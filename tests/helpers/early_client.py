@@ -158,6 +158,25 @@ elif mode == "listen":
     l.listen(1)
     print("autobound listener:", l.getsockname()[0], l.getsockname()[1] > 0)
     l.close()
+elif mode == "exec":
+    # Unconnected sockets inherited across exec: the new program connects
+    # one to TCP and one to our address.
+    import os
+    prime()
+    a, b = socket.socket(), socket.socket()
+    for s in (a, b):
+        s.set_inheritable(True)
+    os.execv(sys.executable, [sys.executable, __file__, "exec-child", vhost, str(vport),
+                              str(tport), "%d,%d" % (a.fileno(), b.fileno())])
+
+elif mode == "exec-child":
+    fa, fb = (int(x) for x in sys.argv[5].split(","))
+    a, b = socket.socket(fileno=fa), socket.socket(fileno=fb)
+    print("inherited", a.family.name, show_local(a), b.family.name, show_local(b))
+    a.connect(("127.0.0.1", tport))
+    print("to tcp: echo", echo(a, "x1"), "peer", a.getpeername()[1] == tport)
+    b.connect((vhost, vport))
+    print("to ours: echo", echo(b, "x2"), "local-fam", fam_of(b.getsockname()))
 else:
     sys.exit("unknown mode " + mode)
 print("done")

@@ -97,7 +97,16 @@ PY
 	oracle_and_shim listen
 	echo "$shim"
 	[[ $shim == *"autobound listener: 0.0.0.0 True"* ]]
+	[ "$(grep -c "early vsock socket is TCP again" "$TEST_TMP/shim.log")" -ge 1 ]
+}
+
+@test "unconnected early sockets inherited across exec: the new program connects them to TCP and to vsock" {
+	oracle_and_shim exec
+	echo "$shim"
+	[[ $shim == *"to tcp: echo x1 peer True"* ]]
+	[[ $shim == *"to ours: echo x2 local-fam v4"* ]]
 	[ "$(count_sockets AF_VSOCK)" -ge 3 ]
+	grep -q "early vsock socket is TCP again" "$TEST_TMP/shim.log"
 }
 
 @test "asyncio (non-blocking connects) on early sockets: every stream right" {
