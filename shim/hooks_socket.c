@@ -337,7 +337,7 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	struct vsk_target t;
 	struct sockaddr_vm vm;
 	char buf[80];
-	int rule, fl, err, rc;
+	int rule, err, rc;
 
 	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage) ||
 	    sa->sa_family != (fam == VSK_APP_INET4 ? AF_INET : AF_INET6) ||
@@ -356,7 +356,6 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 		vsk_mark_socket(fd, want, rule);
 	}
 	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
-	fl = vsk_real.fcntl(fd, F_GETFL);
 	err = vsk_real.connect(fd, (const struct sockaddr *)&vm, sizeof(vm)) == 0 ? 0 : errno;
 	if (err == 0 || err == EINPROGRESS) {
 		set_flags(e, err ? VSK_FD_CONNECTING : 0, VSK_FD_EARLY);
@@ -370,8 +369,9 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 			err ? " (in progress)" : "");
 		return err ? vsk_fail(err) : 0;
 	}
-	if (err == EINTR && fl >= 0 && !(fl & O_NONBLOCK)) {
-		/* vsock cancelled it, where TCP's goes on: carry on as a swap
+	if (err == EINTR) {
+		/* Only a blocking connect waits, so only it is interrupted; vsock
+		 * cancelled it, where TCP's goes on: carry on as a swap
 		 * interrupted by the same signal does. */
 		struct vsk_swap sw;
 		set_flags(e, 0, VSK_FD_EARLY);
