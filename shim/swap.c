@@ -42,36 +42,14 @@ static const struct replayable replayable[] = {
 #define N_REPLAYABLE (sizeof(replayable) / sizeof(replayable[0]))
 _Static_assert(N_REPLAYABLE <= 32, "one bit per replayable option");
 
-/* setsockopt's fast path asks for the bit on every call, so the table is
- * turned once, at init, into a direct index: [level][optname] -> bit. */
-#define REPLAY_OPTNAME_MAX 72 /* above every optname in the table */
-static uint32_t replay_bits[4][REPLAY_OPTNAME_MAX];
-
-static int level_slot(int level)
-{
-	switch (level) {
-	case SOL_SOCKET: return 0;
-	case IPPROTO_TCP: return 1;
-	case IPPROTO_IP: return 2;
-	case IPPROTO_IPV6: return 3;
-	default: return -1;
-	}
-}
+uint32_t vsk_replay_bits[4][VSK_REPLAY_OPTNAME_MAX];
 
 void vsk_replay_init(void)
 {
 	for (unsigned i = 0; i < N_REPLAYABLE; i++)
-		if (replayable[i].optname < REPLAY_OPTNAME_MAX)
-			replay_bits[level_slot(replayable[i].level)][replayable[i].optname] = 1u << i;
-}
-
-unsigned vsk_replay_bit(int level, int optname)
-{
-	int slot = level_slot(level);
-
-	if (slot < 0 || optname < 0 || optname >= REPLAY_OPTNAME_MAX)
-		return 0;
-	return replay_bits[slot][optname];
+		if (replayable[i].optname < VSK_REPLAY_OPTNAME_MAX)
+			vsk_replay_bits[vsk_replay_level_slot(replayable[i].level)]
+				       [replayable[i].optname] = 1u << i;
 }
 
 static bool sockaddr_port_bound(const struct sockaddr_storage *ss)

@@ -2,6 +2,9 @@
 #ifndef VSOCKIFY_SWAP_H
 #define VSOCKIFY_SWAP_H
 
+#include <netinet/in.h>
+#include <stdint.h>
+
 #include "shim.h"
 
 /* What a swap needs to know about the app's socket, gathered by
@@ -82,8 +85,32 @@ void vsk_hybrid_closing(int fd);
 bool vsk_hybrid_adopt(int fd);
 /* TCP_ESTABLISHED, TCP_LISTEN or TCP_CLOSE, for any stream socket. */
 unsigned char vsk_socket_state(int fd);
-/* The bit vsk_fd_touch() records for an option the swap replays, or 0. */
-unsigned vsk_replay_bit(int level, int optname);
+/* setsockopt's fast path asks for an option's replay bit on every call,
+ * so the table is turned once, at init, into a direct index:
+ * [level][optname] -> bit. */
+#define VSK_REPLAY_OPTNAME_MAX 72 /* above every optname in the table */
+extern uint32_t vsk_replay_bits[4][VSK_REPLAY_OPTNAME_MAX];
 void vsk_replay_init(void);
+
+static inline int vsk_replay_level_slot(int level)
+{
+	switch (level) {
+	case SOL_SOCKET: return 0;
+	case IPPROTO_TCP: return 1;
+	case IPPROTO_IP: return 2;
+	case IPPROTO_IPV6: return 3;
+	default: return -1;
+	}
+}
+
+/* The bit vsk_fd_touch() records for an option the swap replays, or 0. */
+static inline unsigned vsk_replay_bit(int level, int optname)
+{
+	int slot = vsk_replay_level_slot(level);
+
+	if (slot < 0 || optname < 0 || optname >= VSK_REPLAY_OPTNAME_MAX)
+		return 0;
+	return vsk_replay_bits[slot][optname];
+}
 
 #endif
