@@ -158,6 +158,43 @@ elif mode == "listen":
     l.listen(1)
     print("autobound listener:", l.getsockname()[0], l.getsockname()[1] > 0)
     l.close()
+elif mode == "epoll":
+    # Registered in epoll before a non-blocking connect (edge-triggered,
+    # then one-shot re-armed after the connect), as reactors do.
+    import select
+    prime()
+    for flags, name in ((select.EPOLLET, "et"), (select.EPOLLONESHOT, "oneshot")):
+        for label, dest in (("ours", (vhost, vport)), ("tcp", ("127.0.0.1", tport))):
+            ep = select.epoll()
+            s = socket.socket()
+            s.setblocking(False)
+            ep.register(s.fileno(), select.EPOLLIN | select.EPOLLOUT | flags)
+            try:
+                s.connect(dest)
+            except BlockingIOError:
+                pass
+            if flags == select.EPOLLONESHOT:
+                ep.modify(s.fileno(), select.EPOLLOUT | flags)
+            connected = False
+            for _ in range(50):
+                for fd, ev in ep.poll(2):
+                    if ev & select.EPOLLOUT and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        try:
+                            s.getpeername()
+                            connected = True
+                        except OSError:
+                            pass
+                if connected:
+                    break
+                if flags == select.EPOLLONESHOT:
+                    ep.modify(s.fileno(), select.EPOLLOUT | flags)
+            s.setblocking(True)
+            print(name, label, "connected", connected,
+                  "echo", echo(s, "e-" + name) if connected else "-")
+            s.close()
+            ep.close()
+            prime(2)
+
 elif mode == "exec":
     # Unconnected sockets inherited across exec: the new program connects
     # one to TCP and one to our address.

@@ -109,6 +109,14 @@ PY
 	grep -q "early vsock socket is TCP again" "$TEST_TMP/shim.log"
 }
 
+@test "epoll registered before a non-blocking connect (edge-triggered, one-shot re-armed) sees it complete, to vsock and to TCP" {
+	oracle_and_shim epoll
+	echo "$shim"
+	[ "$(grep -c "connected True echo e-" <<<"$shim")" -eq 4 ]
+	grep -q "(early socket) (in progress)" "$TEST_TMP/shim.log"
+	grep -q "early vsock socket is TCP again" "$TEST_TMP/shim.log"
+}
+
 @test "asyncio (non-blocking connects) on early sockets: every stream right" {
 	cat >"$TEST_TMP/aio.py" <<'PY'
 import asyncio, sys
