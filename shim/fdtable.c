@@ -593,20 +593,36 @@ static bool bound_to(int fd, uint32_t cid, uint32_t port, const char *unix_path)
 	return ss.ss_family == AF_VSOCK && vm->svm_cid == cid && vm->svm_port == port;
 }
 
+/* The next fd above after that is ours and made by bind(), with its state
+ * in *st; -1 when there is none.  Lock-free, like the hot path: a listener
+ * added meanwhile is the caller's race to lose, as with the kernel. */
+static int next_bound_listener(int after, unsigned *st)
+{
+	unsigned fd = (unsigned)(after + 1);
+
+	while ((fd >> CHUNK_BITS) < CHUNK_COUNT) {
+		struct vsk_fd_entry *c =
+			atomic_load_explicit(&chunks[fd >> CHUNK_BITS], memory_order_acquire);
+		if (!c) {
+			fd = ((fd >> CHUNK_BITS) + 1) << CHUNK_BITS;
+			continue;
+		}
+		*st = atomic_load_explicit(&c[fd & (CHUNK_SIZE - 1)].state, memory_order_acquire);
+		if (*st & VSK_FD_BOUND)
+			return (int)fd;
+		fd++;
+	}
+	return -1;
+}
+
 bool vsk_fd_other_hybrid_listener(int fd, const char *unix_path)
 {
-	for (unsigned idx = 0; idx < CHUNK_COUNT; idx++) {
-		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
-		if (!c)
-			continue;
-		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
-			unsigned st = atomic_load_explicit(&c[i].state, memory_order_acquire);
-			int other = (int)((idx << CHUNK_BITS) | i);
-			if (other != fd && (st & VSK_FD_BOUND) && (st & VSK_FD_HYBRID) &&
-			    bound_to(other, 0, 0, unix_path))
-				return true;
-		}
-	}
+	unsigned st;
+
+	for (int other = next_bound_listener(-1, &st); other >= 0;
+	     other = next_bound_listener(other, &st))
+		if (other != fd && (st & VSK_FD_HYBRID) && bound_to(other, 0, 0, unix_path))
+			return true;
 	return false;
 }
 
@@ -614,27 +630,20 @@ int vsk_fd_find_sibling_listener(uint32_t cid, uint32_t port, enum vsk_app_famil
 				 const char *unix_path)
 {
 	int sibling = -1;
+	unsigned st;
 
 	if (fam == VSK_APP_MAPPED)
 		return -1; /* TCP itself refuses ::ffff:a.b.c.d beside a.b.c.d */
-	for (unsigned idx = 0; idx < CHUNK_COUNT; idx++) {
-		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
-		if (!c)
-			continue;
-		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
-			unsigned st = atomic_load_explicit(&c[i].state, memory_order_acquire);
-			int fd = (int)((idx << CHUNK_BITS) | i);
-			enum vsk_app_family f = (enum vsk_app_family)(st & VSK_FD_FAMILY_MASK);
+	for (int fd = next_bound_listener(-1, &st); fd >= 0; fd = next_bound_listener(fd, &st)) {
+		enum vsk_app_family f = (enum vsk_app_family)(st & VSK_FD_FAMILY_MASK);
 
-			if (!(st & VSK_FD_BOUND) || !(st & VSK_FD_HYBRID) != !unix_path ||
-			    !bound_to(fd, cid, port, unix_path))
-				continue;
-			/* The same address bound twice is EADDRINUSE, as on TCP:
-			 * let the kernel's bind say so. */
-			if (is_v4_address(f) == is_v4_address(fam) || f == VSK_APP_MAPPED)
-				return -1;
-			sibling = fd;
-		}
+		if (!(st & VSK_FD_HYBRID) != !unix_path || !bound_to(fd, cid, port, unix_path))
+			continue;
+		/* The same address bound twice is EADDRINUSE, as on TCP: let
+		 * the kernel's bind say so. */
+		if (is_v4_address(f) == is_v4_address(fam) || f == VSK_APP_MAPPED)
+			return -1;
+		sibling = fd;
 	}
 	return sibling;
 }
