@@ -4,12 +4,13 @@
 #include "core/core.h"
 #include "fuzz.h"
 
-enum { LOG, LOG_FILE, NET4, NET6 };
+enum { LOG, LOG_FILE, NET4, NET6, EARLY };
 static const char *const vars[] = {
 	[LOG] = "VSOCKIFY_LOG",
 	[LOG_FILE] = "VSOCKIFY_LOG_FILE",
 	[NET4] = "VSOCKIFY_FAKE_NET4",
 	[NET6] = "VSOCKIFY_FAKE_NET6",
+	[EARLY] = "VSOCKIFY_EARLY_SOCKETS",
 };
 #define N_VARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -84,6 +85,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(cfg.net.base4 == want.base4 && cfg.net.prefix4 == want.prefix4);
 	FUZZ_CHECK(cfg.net.prefix6 == want.prefix6 &&
 		   !memcmp(&cfg.net.base6, &want.base6, sizeof(want.base6)));
+
+	bool early = true, early_known = !set(values[EARLY]);
+	static const char *const offs[] = { "0", "off", "no" }, *const ons[] = { "1", "on", "yes" };
+	for (size_t i = 0; i < 3 && set(values[EARLY]); i++) {
+		if (!strcmp(values[EARLY], offs[i]))
+			early = false, early_known = true;
+		if (!strcmp(values[EARLY], ons[i]))
+			early_known = true;
+	}
+	if (!early_known)
+		FUZZ_CHECK(cfg.n_problems > 0);
+	FUZZ_CHECK(cfg.early_sockets == early);
 
 	vsk_config_free(&cfg);
 	for (size_t i = 0; i < N_VARS; i++) {
