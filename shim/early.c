@@ -29,6 +29,7 @@ struct site {
 };
 static struct site sites[SITES];
 static __thread unsigned last_site;
+static __thread int last_fd = -1;
 
 /* Slots are numbered from 1, so 0 means "no site". */
 unsigned vsk_early_site(const void *caller, int domain)
@@ -42,12 +43,31 @@ unsigned vsk_early_site(const void *caller, int domain)
 		atomic_store_explicit(&sites[slot].key, key, memory_order_relaxed);
 	}
 	last_site = slot + 1;
+	last_fd = -1; /* until socket() returns it */
 	return slot + 1;
 }
 
-unsigned vsk_early_last_site(void)
+void vsk_early_note_fd(int fd)
 {
-	return last_site;
+	last_fd = fd;
+}
+
+void vsk_early_hit_fd(int fd)
+{
+	if (fd == last_fd)
+		vsk_early_hit(last_site);
+}
+
+void vsk_early_settle(int fd)
+{
+	struct vsk_fd_entry *e = vsk_fd_lookup(fd);
+
+	int saved = errno;
+
+	if (__builtin_expect(e != NULL, 0) && (atomic_load(&e->state) & VSK_FD_EARLY)) {
+		vsk_early_to_tcp(fd, e, false, -1);
+		errno = saved;
+	}
 }
 
 bool vsk_early_predicted(unsigned site)
@@ -106,7 +126,7 @@ static bool has_local_port(int fd)
 	       vm.svm_family == AF_VSOCK && vm.svm_port != VMADDR_PORT_ANY;
 }
 
-int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect)
+int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect, long long gen)
 {
 	struct vsk_swap sw;
 	unsigned touched = atomic_load_explicit(&e->touched, memory_order_relaxed);
@@ -117,6 +137,8 @@ int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect)
 		vsk_early_miss(e->early_site); /* the guess was wrong */
 	if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
 		return vsk_fail(-rc);
+	if (gen >= 0)
+		sw.gen = gen; /* nothing may have replaced the number since then */
 	if (!after_failed_connect && has_local_port(fd)) {
 		/* A dup or a fork child connected it meanwhile: no longer early. */
 		atomic_fetch_and(&e->state, ~VSK_FD_EARLY);
@@ -124,8 +146,14 @@ int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect)
 	}
 	tfd = vsk_real.socket(sw.fam == VSK_APP_INET4 ? AF_INET : AF_INET6,
 			      SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (tfd < 0)
-		return -1;
+	if (tfd < 0) {
+		err = errno;
+		vsk_log(VSK_LOG_ERROR, "fd %d: its early vsock socket could not become TCP: %s%s",
+			fd, strerror(err),
+			err == EMFILE || err == ENFILE ? " (this needs one spare fd for a moment)"
+						       : "");
+		return vsk_fail(err);
+	}
 	if (sw.status_flags > 0 && vsk_real.fcntl(tfd, F_SETFL, sw.status_flags) != 0)
 		goto fail;
 	/* Only what the app set: copying a default would lock TCP's buffer

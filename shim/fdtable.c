@@ -395,6 +395,24 @@ struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam)
 	return e;
 }
 
+bool vsk_fd_update_if(int fd, long long gen, unsigned set, unsigned clear)
+{
+	struct vsk_fd_entry *e = entry_for(fd, false);
+	bool locked, done = false;
+	unsigned st;
+
+	if (!e)
+		return false;
+	locked = vsk_fd_lock(fd);
+	st = atomic_load(&e->state);
+	if ((long long)atomic_load(&e->gen) == gen && st) {
+		atomic_store_explicit(&e->state, (st & ~clear) | set, memory_order_release);
+		done = true;
+	}
+	vsk_fd_unlock(fd, locked);
+	return done;
+}
+
 struct vsk_fd_entry *vsk_fd_claim_early(int fd, enum vsk_app_family fam, unsigned site)
 {
 	struct vsk_fd_entry *e = entry_for(fd, true);

@@ -55,6 +55,7 @@ VSK_EXPORT int dup(int fd)
 	int nfd;
 
 	vsk_init();
+	vsk_early_settle(fd);
 	nfd = vsk_real.dup(fd);
 	if (nfd >= 0)
 		vsk_fd_copy(fd, nfd);
@@ -67,6 +68,7 @@ static void before_replacing(int from, int to)
 {
 	if (from == to)
 		return;
+	vsk_early_settle(from);
 	if (vsk_fd_lookup(to) && vsk_real.fcntl(from, F_GETFD) < 0)
 		return;
 	vsk_fd_release(to);
@@ -101,8 +103,11 @@ VSK_EXPORT int dup3(int from, int to, int flags)
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd,
 			unsigned long arg)
 {
-	int rc = real(fd, cmd, arg);
+	int rc;
 
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		vsk_early_settle(fd);
+	rc = real(fd, cmd, arg);
 	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		vsk_fd_copy(fd, rc);
 	return rc;

@@ -220,9 +220,12 @@ static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
 	vm = vsock_addr(vsk_connect_cid(t->cid), t->port);
 	rc = swap_and_connect(&sw, &vm, sa, len);
 	if (rc == 0 || errno == EINPROGRESS || errno == EINTR)
-		vsk_early_hit(vsk_early_last_site()); /* this process can make vsock sockets */
+		vsk_early_hit_fd(fd); /* and this process can make vsock sockets */
 	return rc;
 }
+
+static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *sa,
+			socklen_t len);
 
 /* connect() on a socket that is not ours. */
 static int connect_plain(int fd, const struct sockaddr *sa, socklen_t len)
@@ -327,56 +330,81 @@ static int connect_in_place(int fd, struct vsk_fd_entry *e, const struct sockadd
 }
 
 /* The connect an early vsock socket was made for: in place, in the
- * syscalls of a native vsock client.  Whatever is not that common case
- * becomes TCP first and takes the usual way, so it behaves exactly as
- * before (docs/design.md, "Early vsock sockets"). */
+ * syscalls of a native vsock client.  What needs more (hybrid, SO_SNDTIMEO,
+ * a signal) is a swap that starts from the early socket; a real address,
+ * or anything else, makes it TCP first and takes the usual way, so it
+ * behaves exactly as before (docs/design.md, "Early vsock sockets").  Every
+ * step after the kernel's connect acts only if fd's generation is still
+ * the one read on entry: another thread may have closed and reused the
+ * number meanwhile. */
 static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *sa,
 			 socklen_t len)
 {
 	enum vsk_app_family fam = vsk_fd_family(e), want = fam;
+	long long gen = vsk_fd_gen(fd);
 	struct vsk_target t;
 	struct sockaddr_vm vm;
+	struct vsk_swap sw;
 	char buf[80];
-	int rule, err, rc;
+	int rule, err, rc, h;
 
 	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage) ||
 	    sa->sa_family != (fam == VSK_APP_INET4 ? AF_INET : AF_INET6) ||
-	    route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK ||
-	    vsk_hybrid_rule_for(vsk_connect_cid(t.cid)) >= 0 ||
-	    (atomic_load(&e->touched) & vsk_replay_bit(SOL_SOCKET, SO_SNDTIMEO))) {
-		if (vsk_early_to_tcp(fd, e, false) != 0)
+	    route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK) {
+		if (vsk_early_to_tcp(fd, e, false, gen) != 0)
 			return -1;
+		/* Still early only in a vfork child, whose number is TCP now. */
+		e = vsk_fd_lookup(fd);
+		if (e && !(atomic_load(&e->state) & VSK_FD_EARLY))
+			return connect_ours(fd, e, sa, len);
 		return connect_plain(fd, sa, len);
 	}
 	if (fam == VSK_APP_INET6 &&
 	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr))
 		want = VSK_APP_MAPPED;
+	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
+	h = vsk_hybrid_rule_for(vm.svm_cid);
+	if (h >= 0 || (atomic_load(&e->touched) & vsk_replay_bit(SOL_SOCKET, SO_SNDTIMEO))) {
+		if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
+			return vsk_fail(-rc);
+		sw.gen = gen;
+		sw.fam = want;
+		sw.rule = rule;
+		if (rule >= 0)
+			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
+		return h >= 0 ? vsk_hybrid_connect(&sw, h, t.port, sa, len)
+			      : swap_and_connect(&sw, &vm, sa, len);
+	}
 	if (want != fam || rule >= 0) {
-		set_flags(e, (unsigned)want, VSK_FD_FAMILY_MASK);
+		vsk_fd_update_if(fd, gen, (unsigned)want, VSK_FD_FAMILY_MASK);
 		vsk_mark_socket(fd, want, rule);
 	}
-	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
+	if (rule >= 0) {
+		unsigned char shown[VSK_SHOWN_MAX];
+		vsk_fd_set_shown_peer(fd, (const struct sockaddr *)shown, keep_app_addr(sa, shown));
+	}
 	err = vsk_real.connect(fd, (const struct sockaddr *)&vm, sizeof(vm)) == 0 ? 0 : errno;
 	if (err == 0 || err == EINPROGRESS) {
-		set_flags(e, err ? VSK_FD_CONNECTING : 0, VSK_FD_EARLY);
-		if (rule >= 0) {
-			unsigned char shown[VSK_SHOWN_MAX];
-			vsk_fd_set_shown_peer(fd, (const struct sockaddr *)shown,
-					      keep_app_addr(sa, shown));
-		}
+		vsk_fd_update_if(fd, gen, err ? VSK_FD_CONNECTING : 0, VSK_FD_EARLY);
 		vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> vsock:%u:%u (early socket)%s", fd,
 			vsk_addr_str(sa, len, buf, sizeof(buf)), vm.svm_cid, vm.svm_port,
 			err ? " (in progress)" : "");
 		return err ? vsk_fail(err) : 0;
 	}
+	if (err == EISCONN || err == EALREADY) {
+		/* A dup or a fork child connected it (or is connecting it): it
+		 * is an ordinary socket of ours now, and TCP's answers follow. */
+		if (!vsk_fd_update_if(fd, gen, 0, VSK_FD_EARLY))
+			return vsk_fail(err);
+		return connect_ours(fd, e, sa, len);
+	}
 	if (err == EINTR) {
 		/* Only a blocking connect waits, so only it is interrupted; vsock
 		 * cancelled it, where TCP's goes on: carry on as a swap
 		 * interrupted by the same signal does. */
-		struct vsk_swap sw;
-		set_flags(e, 0, VSK_FD_EARLY);
 		if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
 			return vsk_fail(-rc);
+		sw.gen = gen;
 		sw.fam = want;
 		sw.rule = rule;
 		if (rule >= 0)
@@ -388,8 +416,8 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	 * may connect again. */
 	vsk_log(VSK_LOG_INFO, "connect to vsock:%u:%u failed: %s", vm.svm_cid, vm.svm_port,
 		strerror(err));
-	if (vsk_early_to_tcp(fd, e, true) != 0)
-		set_flags(e, VSK_FD_DEAD, VSK_FD_EARLY);
+	if (vsk_early_to_tcp(fd, e, true, gen) != 0)
+		vsk_fd_update_if(fd, gen, VSK_FD_DEAD, VSK_FD_EARLY);
 	return vsk_fail(vsk_map_connect_errno(err));
 }
 
@@ -465,9 +493,9 @@ static bool early_becomes_tcp(int fd, struct vsk_fd_entry **e)
 {
 	if (!*e || !(atomic_load(&(*e)->state) & VSK_FD_EARLY))
 		return true;
-	if (vsk_early_to_tcp(fd, *e, false) != 0)
+	if (vsk_early_to_tcp(fd, *e, false, -1) != 0)
 		return false;
-	*e = NULL;
+	*e = vsk_fd_lookup(fd); /* NULL, unless something connected it meanwhile */
 	return true;
 }
 
@@ -1008,27 +1036,34 @@ static int setsockopt_protocol(int fd, struct vsk_fd_entry *e, int level,
 }
 
 /* An early socket keeps the options a swap would carry (the vsock socket
- * holds the SOL_SOCKET ones, the table the TCP ones); any other makes it
- * TCP first, so the kernel applies it as it would have. */
+ * holds the SOL_SOCKET ones, the table the TCP ones); any other, or one
+ * the vsock socket refuses (newer kernels refuse SO_REUSEPORT on it),
+ * makes it TCP first, and the kernel answers as it would have. */
 static int setsockopt_early(int fd, struct vsk_fd_entry *e, int level, int optname,
 			    const void *optval, socklen_t optlen)
 {
 	unsigned bit = vsk_replay_bit(level, optname);
 	int rc;
 
-	if (level == SOL_SOCKET && bit) {
-		rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
-		if (rc == 0)
-			vsk_fd_touch(fd, bit);
+	if (level == SOL_SOCKET && bit &&
+	    vsk_real.setsockopt(fd, level, optname, optval, optlen) == 0) {
+		vsk_fd_touch(fd, bit);
+		return 0;
+	}
+	if (level != SOL_SOCKET && is_protocol_level(level) &&
+	    (rc = setsockopt_protocol(fd, e, level, optname, optval, optlen)) <= 0) {
+		if (rc == 0 && bit)
+			vsk_fd_touch(fd, bit); /* a later swap replays it from the TCP socket */
 		return rc;
 	}
-	if (is_protocol_level(level) &&
-	    (rc = setsockopt_protocol(fd, e, level, optname, optval, optlen)) <= 0)
-		return rc;
-	if (vsk_early_to_tcp(fd, e, false) != 0)
+	if (vsk_early_to_tcp(fd, e, false, -1) != 0)
 		return -1;
-	rc = vsk_real.setsockopt(fd, level, optname, optval, optlen);
-	if (rc == 0 && bit)
+	/* Ours still only if something connected it meanwhile. */
+	e = vsk_fd_lookup(fd);
+	if (e && !(atomic_load(&e->state) & VSK_FD_EARLY) && is_protocol_level(level) &&
+	    still_vsock(fd))
+		return setsockopt_protocol(fd, e, level, optname, optval, optlen);
+	if ((rc = vsk_real.setsockopt(fd, level, optname, optval, optlen)) == 0 && bit)
 		vsk_fd_touch(fd, bit);
 	return rc;
 }
@@ -1212,7 +1247,9 @@ VSK_EXPORT int socket(int domain, int type, int protocol)
 			return fd;
 	}
 	fd = vsk_real.socket(domain, type, protocol);
-	if (fd >= 0)
+	if (fd >= 0) {
 		vsk_fd_release(fd); /* a close we could not see left it behind */
+		vsk_early_note_fd(fd);
+	}
 	return fd;
 }

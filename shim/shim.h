@@ -231,6 +231,9 @@ void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len);
 socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out);
 /* Record fd as ours (accept, adoption).  NULL if fd is too big. */
 struct vsk_fd_entry *vsk_fd_claim(int fd, enum vsk_app_family fam);
+/* Set and clear state bits of fd's entry, only if the number's generation
+ * is still gen and it is ours.  false if not. */
+bool vsk_fd_update_if(int fd, long long gen, unsigned set, unsigned clear);
 /* A socket() that the predictor made vsock at once: record it as ours and
  * early, with the predictor slot to blame if it has to become TCP. */
 struct vsk_fd_entry *vsk_fd_claim_early(int fd, enum vsk_app_family fam, unsigned site);
@@ -292,15 +295,22 @@ bool vsk_early_predicted(unsigned site);
  * of the site had to become TCP. */
 void vsk_early_hit(unsigned site);
 void vsk_early_miss(unsigned site);
-/* The calling thread's last TCP socket() site (what a swap trains). */
-unsigned vsk_early_last_site(void);
+/* socket() made fd as TCP: remember it as this thread's last one. */
+void vsk_early_note_fd(int fd);
+/* fd was swapped to vsock by a connect: if it is this thread's last TCP
+ * socket, its site scores a hit. */
+void vsk_early_hit_fd(int fd);
+/* Before fd is duplicated: an early socket becomes TCP first, so both
+ * numbers stay one socket whatever the connect does. */
+void vsk_early_settle(int fd);
 /* An AF_VSOCK socket standing in for socket(domain, type, 0), or -1 (make
  * the TCP socket instead; errno is unchanged). */
 int vsk_early_socket(int domain, int type, unsigned site);
 /* Turn early fd into the plain TCP socket the app asked for, with what
  * the app set on it: it was not for vsock after all, or its connect to
- * vsock failed (which TCP leaves ready for another).  0, or -1 with errno. */
-int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect);
+ * vsock failed (which TCP leaves ready for another).  gen: fd's generation
+ * when the caller looked at it, or -1 for now.  0, or -1 with errno. */
+int vsk_early_to_tcp(int fd, struct vsk_fd_entry *e, bool after_failed_connect, long long gen);
 void vsk_log_init(void);
 
 /* ---- hooks helpers -------------------------------------------------------- */

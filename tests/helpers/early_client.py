@@ -195,6 +195,29 @@ elif mode == "epoll":
             ep.close()
             prime(2)
 
+elif mode == "more":
+    import struct
+    # A TCP option, then SO_SNDTIMEO (which needs the swap), then a connect
+    # to our address: the option must survive.
+    prime()
+    s = socket.socket()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
+    s.connect((vhost, vport))
+    print("sndtimeo: echo", echo(s, "t1"), "nodelay",
+          s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+          "sndtimeo", struct.unpack("ll", s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)))
+    s.close()
+    # A dup made before a connect to TCP: both numbers are the one socket.
+    prime(2)
+    s = socket.socket()
+    d = s.dup()
+    s.connect(("127.0.0.1", tport))
+    d.sendall(b"dup\n")
+    print("dup: reply on the other number", s.recv(10), "peer", d.getpeername()[1] == tport)
+    s.close()
+    d.close()
+
 elif mode == "exec":
     # Unconnected sockets inherited across exec: the new program connects
     # one to TCP and one to our address.

@@ -93,6 +93,15 @@ PY
 	grep -q "connect to vsock:1:9306 failed" "$TEST_TMP/shim.log"
 }
 
+@test "SO_SNDTIMEO before a connect to vsock keeps the TCP options set before it; a dup made before a TCP connect shares the connection" {
+	oracle_and_shim more
+	echo "$shim"
+	[[ $shim == *"sndtimeo: echo t1 nodelay 1 sndtimeo (5, 0)"* ]]
+	[[ $shim == *"dup: reply on the other number b'dup\n' peer True"* ]]
+	# Only the dup made an early socket TCP; SO_SNDTIMEO swapped from it.
+	[ "$(grep -c "early vsock socket is TCP again" "$TEST_TMP/shim.log")" -eq 1 ]
+}
+
 @test "listeners made at a primed call site listen on TCP as asked, bound or autobound" {
 	oracle_and_shim listen
 	echo "$shim"
