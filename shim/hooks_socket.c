@@ -329,6 +329,23 @@ static int connect_in_place(int fd, struct vsk_fd_entry *e, const struct sockadd
 	return err ? vsk_fail(vsk_map_connect_errno(err)) : 0;
 }
 
+/* A swap that replaces early socket fd, as it was at generation gen, for
+ * a connect routed by rule (or -1) in app family fam.  0, or -1 with errno. */
+static int swap_from_early(int fd, long long gen, enum vsk_app_family fam, int rule,
+			   const struct sockaddr *sa, struct vsk_swap *sw)
+{
+	int rc = vsk_swap_check_ours(fd, sw);
+
+	if (rc != VSK_CHECK_OK)
+		return vsk_fail(-rc);
+	sw->gen = gen;
+	sw->fam = fam;
+	sw->rule = rule;
+	if (rule >= 0)
+		sw->shown.peer_len = keep_app_addr(sa, sw->shown.peer);
+	return 0;
+}
+
 /* The connect an early vsock socket was made for: in place, in the
  * syscalls of a native vsock client.  What needs more (hybrid, SO_SNDTIMEO,
  * a signal) is a swap that starts from the early socket; a real address,
@@ -365,13 +382,8 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	vm = vsock_addr(vsk_connect_cid(t.cid), t.port);
 	h = vsk_hybrid_rule_for(vm.svm_cid);
 	if (h >= 0 || (atomic_load(&e->touched) & vsk_replay_bit(SOL_SOCKET, SO_SNDTIMEO))) {
-		if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
-			return vsk_fail(-rc);
-		sw.gen = gen;
-		sw.fam = want;
-		sw.rule = rule;
-		if (rule >= 0)
-			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
+		if ((rc = swap_from_early(fd, gen, want, rule, sa, &sw)) != 0)
+			return rc;
 		return h >= 0 ? vsk_hybrid_connect(&sw, h, t.port, sa, len)
 			      : swap_and_connect(&sw, &vm, sa, len);
 	}
@@ -402,13 +414,8 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 		/* Only a blocking connect waits, so only it is interrupted; vsock
 		 * cancelled it, where TCP's goes on: carry on as a swap
 		 * interrupted by the same signal does. */
-		if ((rc = vsk_swap_check_ours(fd, &sw)) != VSK_CHECK_OK)
-			return vsk_fail(-rc);
-		sw.gen = gen;
-		sw.fam = want;
-		sw.rule = rule;
-		if (rule >= 0)
-			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
+		if ((rc = swap_from_early(fd, gen, want, rule, sa, &sw)) != 0)
+			return rc;
 		sw.interrupted = true;
 		return swap_and_connect(&sw, &vm, sa, len);
 	}
