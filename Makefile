@@ -37,7 +37,7 @@ $(B)/vsockify: shim/vsockify.c $(CORE_SRC) shim/core/core.h | $(B)
 $(B)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
 
-$(B)/helpers/%: tests/helpers/%.c | $(B)
+$(B)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h | $(B)
 	@mkdir -p $(B)/helpers
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $<
 

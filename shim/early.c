@@ -72,8 +72,7 @@ void vsk_early_settle(int fd)
 
 bool vsk_early_predicted(unsigned site)
 {
-	return site && vsk_cfg->early_sockets &&
-	       atomic_load_explicit(&sites[site - 1].score, memory_order_relaxed) >=
+	return site && atomic_load_explicit(&sites[site - 1].score, memory_order_relaxed) >=
 		       SITE_SCORE_PREDICT;
 }
 

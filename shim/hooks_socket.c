@@ -1254,7 +1254,7 @@ VSK_EXPORT int socket(int domain, int type, int protocol)
 	int fd;
 
 	vsk_init();
-	if ((domain == AF_INET || domain == AF_INET6) &&
+	if (vsk_cfg->early_sockets && (domain == AF_INET || domain == AF_INET6) &&
 	    (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
 	    (protocol == 0 || protocol == IPPROTO_TCP)) {
 		site = vsk_early_site(__builtin_return_address(0), domain);

@@ -40,8 +40,9 @@ int vsk_swap_check(int fd, const struct sockaddr *sa, bool for_bind,
 /* The same for a socket that is already ours, to be replaced by a fresh
  * vsock socket (after a failed connect, or a disconnect). */
 int vsk_swap_check_ours(int fd, struct vsk_swap *sw);
-/* A fresh, marked AF_VSOCK socket with the app socket's options; always
- * non-blocking when for_connect (the swap waits itself). -1 with *err. */
+/* A fresh, marked AF_VSOCK socket with the app socket's options;
+ * non-blocking when the app's is, or for a connect the swap waits for
+ * itself (sw->connect_blocking false).  -1 with *err. */
 int vsk_swap_new_socket(struct vsk_swap *sw, bool for_connect, int *err);
 /* A fresh AF_UNIX stream socket (blocking) with the app socket's options,
  * for a hybrid swap.  -1 with *err. */

@@ -47,7 +47,8 @@ static void usage(FILE *out)
 		"\n"
 		"Environment: VSOCKIFY_LOG=off|error|warn|info|debug, VSOCKIFY_LOG_FILE,\n"
 		"VSOCKIFY_FAKE_NET4, VSOCKIFY_FAKE_NET6, VSOCKIFY_CONFIG (default\n"
-		"/etc/vsockify.conf), VSOCKIFY_RULES.  See vsockify(1), vsockify.conf(5).\n");
+		"/etc/vsockify.conf), VSOCKIFY_RULES, VSOCKIFY_EARLY_SOCKETS=on|off.\n"
+		"See vsockify(1), vsockify.conf(5).\n");
 }
 
 static int print_local_cid(void)

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "malloc_storm.h"
+
 static struct sockaddr_in addr_of(const char *ip, const char *port)
 {
 	struct sockaddr_in sin;
@@ -536,40 +538,9 @@ static void on_sig_hooked(int sig)
 	handled++;
 }
 
-static void *idle_thread(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 static int cmd_sigfirst(void)
 {
-	struct sigaction act;
-	struct itimerval it = { { 0, 200 }, { 0, 0 } };
-	pthread_t t;
-	long loops = 0;
-
-	/* A second thread makes malloc take the arena lock. */
-	pthread_create(&t, NULL, idle_thread, NULL);
-	memset(&act, 0, sizeof(act));
-	act.sa_handler = on_sig_hooked;
-	act.sa_flags = SA_RESTART;
-	sigemptyset(&act.sa_mask);
-	sigaction(SIGALRM, &act, NULL);
-	it.it_value.tv_usec = 500 + (long)(now_ns() % 3000);
-	setitimer(ITIMER_REAL, &it, NULL);
-	/* Be inside malloc/free (past tcache: locked) when the signal comes. */
-	while (handled < 20 && loops < 50000000) {
-		void *p = malloc(4096 + (size_t)(loops % 64) * 512);
-		void *q = malloc(2048 + (size_t)(loops % 32) * 256);
-		free(p);
-		free(q);
-		loops++;
-	}
-	memset(&it, 0, sizeof(it));
-	setitimer(ITIMER_REAL, &it, NULL);
+	malloc_storm(on_sig_hooked, &handled);
 	printf("handled=%d\n", (int)handled);
 	return 0;
 }

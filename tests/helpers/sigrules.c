@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "malloc_storm.h"
+
 static struct sockaddr_in target;
 static volatile sig_atomic_t handled;
 static volatile sig_atomic_t first_errno = -1;
@@ -41,21 +43,8 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
-static void *idle_thread(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
-	struct sigaction act;
-	struct itimerval it = { { 0, 200 }, { 0, 0 } };
-	struct timespec ts;
-	pthread_t t;
-	long loops = 0;
 	const char *name;
 
 	if (argc != 3) {
@@ -69,26 +58,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bad address %s\n", argv[1]);
 		return 2;
 	}
-	/* A second thread makes malloc take the arena lock. */
-	pthread_create(&t, NULL, idle_thread, NULL);
-	memset(&act, 0, sizeof(act));
-	act.sa_handler = on_alarm;
-	act.sa_flags = SA_RESTART;
-	sigemptyset(&act.sa_mask);
-	sigaction(SIGALRM, &act, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	it.it_value.tv_usec = 500 + ts.tv_nsec % 3000;
-	setitimer(ITIMER_REAL, &it, NULL);
-	/* Be inside malloc/free (past tcache: locked) when the signal comes. */
-	while (handled < 20 && loops < 50000000) {
-		void *p = malloc(4096 + (size_t)(loops % 64) * 512);
-		void *q = malloc(2048 + (size_t)(loops % 32) * 256);
-		free(p);
-		free(q);
-		loops++;
-	}
-	memset(&it, 0, sizeof(it));
-	setitimer(ITIMER_REAL, &it, NULL);
+	malloc_storm(on_alarm, &handled);
 	name = first_errno > 0 ? strerrorname_np(first_errno) : NULL;
 	/* A signal may land after the loop's last check, or on the idle
 	 * thread at the same time: 20 means "at least 20". */
