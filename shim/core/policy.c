@@ -125,11 +125,14 @@ void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 		note_problem(cfg, "VSOCKIFY_FAKE_NET6", v,
 			     "expected an IPv6 network x::/16..96 with zero host bits, "
 			     "outside ::/16, fe80::/10 and ff00::/8");
-	cfg->early_sockets = true;
+	/* Opt-in: an early socket is vsock in the kernel, so a process
+	 * without our hooks that gets it (SCM_RIGHTS, an exec without the
+	 * shim) can never use it as TCP (docs/design.md). */
+	cfg->early_sockets = false;
 	if ((v = get("VSOCKIFY_EARLY_SOCKETS")) && *v) {
-		if (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "no"))
-			cfg->early_sockets = false;
-		else if (strcmp(v, "1") && strcmp(v, "on") && strcmp(v, "yes"))
+		if (!strcmp(v, "1") || !strcmp(v, "on") || !strcmp(v, "yes"))
+			cfg->early_sockets = true;
+		else if (strcmp(v, "0") && strcmp(v, "off") && strcmp(v, "no"))
 			note_problem(cfg, "VSOCKIFY_EARLY_SOCKETS", v, "expected on or off");
 	}
 	note_rule_sources(cfg, get);

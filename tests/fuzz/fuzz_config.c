@@ -86,13 +86,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(cfg.net.prefix6 == want.prefix6 &&
 		   !memcmp(&cfg.net.base6, &want.base6, sizeof(want.base6)));
 
-	bool early = true, early_known = !set(values[EARLY]);
+	bool early = false, early_known = !set(values[EARLY]);
 	static const char *const offs[] = { "0", "off", "no" }, *const ons[] = { "1", "on", "yes" };
 	for (size_t i = 0; i < 3 && set(values[EARLY]); i++) {
 		if (!strcmp(values[EARLY], offs[i]))
-			early = false, early_known = true;
-		if (!strcmp(values[EARLY], ons[i]))
 			early_known = true;
+		if (!strcmp(values[EARLY], ons[i]))
+			early = true, early_known = true;
 	}
 	if (!early_known)
 		FUZZ_CHECK(cfg.n_problems > 0);

@@ -250,13 +250,16 @@ static void test_config(void)
 
 	memset(fake_env, 0, sizeof(fake_env));
 	vsk_config_load(&cfg, fake_getenv);
-	CHECK(cfg.early_sockets, "early vsock sockets are on by default");
-	fake_env[0][0] = "VSOCKIFY_EARLY_SOCKETS"; fake_env[0][1] = "off";
+	CHECK(!cfg.early_sockets, "early vsock sockets are off by default");
+	fake_env[0][0] = "VSOCKIFY_EARLY_SOCKETS"; fake_env[0][1] = "on";
 	vsk_config_load(&cfg, fake_getenv);
-	CHECK(!cfg.early_sockets && cfg.n_problems == 0, "VSOCKIFY_EARLY_SOCKETS=off turns them off");
+	CHECK(cfg.early_sockets && cfg.n_problems == 0, "VSOCKIFY_EARLY_SOCKETS=on turns them on");
+	fake_env[0][1] = "off";
+	vsk_config_load(&cfg, fake_getenv);
+	CHECK(!cfg.early_sockets && cfg.n_problems == 0, "VSOCKIFY_EARLY_SOCKETS=off keeps them off");
 	fake_env[0][1] = "maybe";
 	vsk_config_load(&cfg, fake_getenv);
-	CHECK(cfg.early_sockets && cfg.n_problems == 1 &&
+	CHECK(!cfg.early_sockets && cfg.n_problems == 1 &&
 		      strstr(cfg.problems[0], "VSOCKIFY_EARLY_SOCKETS") != NULL,
 	      "a bad VSOCKIFY_EARLY_SOCKETS keeps the default and is reported");
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# Early vsock sockets (docs/design.md): once a call site's connects went to
-# vsock, its next socket() is AF_VSOCK from the start.  strace proves which
+# Early vsock sockets (docs/design.md), an opt-in feature turned on for every
+# test here: once a call site's connects went to vsock, its next socket() is
+# AF_VSOCK from the start.  mixed.bats checks the default (off).  strace proves which
 # socket the kernel made; every behaviour is compared with the same program
 # over plain TCP (the oracle), run without the shim.  Ports 9301..9349.
 
@@ -11,6 +12,7 @@ EARLY=$HELPERS/early_client.py
 setup() {
 	require_vm
 	common_setup
+	export VSOCKIFY_EARLY_SOCKETS=on
 	VP=9301 TP=9302
 	start_echo vecho vsock $VP
 	start_echo techo tcp $TP
