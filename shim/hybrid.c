@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -100,7 +101,15 @@ static void set_sndtimeo(int fd, int ms)
 	vsk_real.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static int dial_vmm(int ufd, const char *path, uint32_t cid, int timeout_ms)
+/* A wait cut short by a signal: go on, unless TCP's blocking connect would
+ * have returned EINTR (interruptible: a blocking app socket). */
+static bool stop_for_signal(bool interruptible)
+{
+	return interruptible && !vsk_signal_handlers_restart();
+}
+
+static int dial_vmm(int ufd, const char *path, uint32_t cid, int timeout_ms,
+		    bool interruptible)
 {
 	struct sockaddr_un un;
 	socklen_t len = unix_addr(&un, path);
@@ -109,7 +118,9 @@ static int dial_vmm(int ufd, const char *path, uint32_t cid, int timeout_ms)
 	set_sndtimeo(ufd, timeout_ms > 0 ? timeout_ms : 1);
 	do
 		err = vsk_real.connect(ufd, (struct sockaddr *)&un, len) == 0 ? 0 : errno;
-	while (err == EINTR);
+	while (err == EINTR && !stop_for_signal(interruptible));
+	if (err == EINTR)
+		return EINTR;
 	if (!err)
 		return 0;
 	if (err == EAGAIN) /* SO_SNDTIMEO ran out: the VMM's backlog is full */
@@ -138,7 +149,8 @@ static int send_all(int fd, const char *buf, size_t n)
 
 /* Read the VMM's answer up to and including its '\n', and not one byte
  * more: what follows is the app's data. */
-static int read_answer(int ufd, long long deadline, char *line, size_t *got)
+static int read_answer(int ufd, long long deadline, char *line, size_t *got,
+		       bool interruptible)
 {
 	*got = 0;
 	for (;;) {
@@ -151,8 +163,14 @@ static int read_answer(int ufd, long long deadline, char *line, size_t *got)
 		if (left <= 0)
 			return ETIMEDOUT;
 		n = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR) {
+			/* Only before the first byte: a later call then reads
+			 * the whole answer.  Half a line means the rest is on
+			 * its way. */
+			if (!*got && stop_for_signal(interruptible))
+				return EINTR;
 			continue;
+		}
 		if (n <= 0)
 			return n == 0 ? ETIMEDOUT : errno;
 		n = recv(ufd, line + *got, OK_LINE_MAX - *got, MSG_PEEK | MSG_DONTWAIT);
@@ -190,16 +208,23 @@ static bool parse_ok(char *line, size_t n, uint32_t *host_port)
 	return true;
 }
 
-static int handshake(int ufd, uint32_t cid, uint32_t port, long long deadline,
-		     uint32_t *host_port)
+static int send_connect(int ufd, uint32_t port)
 {
-	char cmd[32], line[OK_LINE_MAX + 1], shown[3 * 24 + 8];
-	size_t got = 0;
-	int n = snprintf(cmd, sizeof(cmd), "CONNECT %u\n", port), err;
+	char cmd[32];
+	int n = snprintf(cmd, sizeof(cmd), "CONNECT %u\n", port);
 
-	if ((err = send_all(ufd, cmd, (size_t)n)))
-		return err;
-	err = read_answer(ufd, deadline, line, &got);
+	return send_all(ufd, cmd, (size_t)n);
+}
+
+/* The VMM's answer to CONNECT: 0 (with the host port), EINTR (nothing
+ * read yet), or the errno TCP's connect would give. */
+static int await_ok(int ufd, uint32_t cid, uint32_t port, long long deadline,
+		    uint32_t *host_port, bool interruptible)
+{
+	char line[OK_LINE_MAX + 1], shown[3 * 24 + 8];
+	size_t got = 0;
+	int err = read_answer(ufd, deadline, line, &got, interruptible);
+
 	if (err == ETIMEDOUT) {
 		vsk_log(VSK_LOG_INFO, "hybrid vsock: no answer from the VMM for CID %u port %u",
 			cid, port);
@@ -240,6 +265,10 @@ int vsk_hybrid_connect(struct vsk_swap *sw, int h, uint32_t port, const struct s
 	 * means no byte of "OK" can ever reach the app.  docs/hybrid.md. */
 	int timeout = sw->sndtimeo_ms >= 0 ? sw->sndtimeo_ms : HANDSHAKE_DEFAULT_MS;
 	long long deadline = now_ms() + timeout;
+	/* Only a blocking connect can be cut short by a signal. */
+	bool interruptible = sw->status_flags >= 0 && !(sw->status_flags & O_NONBLOCK);
+	unsigned state = VSK_FD_HYBRID | VSK_FD_SHOWN;
+	bool sent = false;
 	char buf[80];
 	int ufd, err;
 
@@ -247,10 +276,19 @@ int vsk_hybrid_connect(struct vsk_swap *sw, int h, uint32_t port, const struct s
 	if (ufd < 0)
 		return vsk_fail(err);
 	name_client(ufd, cid, port, sw->fam);
-	err = dial_vmm(ufd, path_of(h), cid, timeout);
-	if (!err)
-		err = handshake(ufd, cid, port, deadline, &host_port);
-	if (err) {
+	err = dial_vmm(ufd, path_of(h), cid, timeout, interruptible);
+	if (!err && !(err = send_connect(ufd, port))) {
+		sent = true;
+		err = await_ok(ufd, cid, port, deadline, &host_port, interruptible);
+	}
+	if (err == EINTR && sent) {
+		/* CONNECT is sent: like TCP, return EINTR now and go on in the
+		 * background; the answer is read when the app asks
+		 * (vsk_hybrid_finish). */
+		state |= VSK_FD_CONNECTING;
+		sw->shown.vm_cid = cid;
+		sw->shown.vm_port = port;
+	} else if (err) {
 		vsk_real.close(ufd);
 		return vsk_fail(err);
 	}
@@ -262,16 +300,81 @@ int vsk_hybrid_connect(struct vsk_swap *sw, int h, uint32_t port, const struct s
 		put_shown(sw->shown.peer, &sw->shown.peer_len, sw->fam, cid, port);
 	put_shown(sw->shown.local, &sw->shown.local_len, sw->fam, VSK_CID_HOST,
 		  vsk_fold_port(host_port));
-	if ((err = vsk_swap_install(sw, ufd, VSK_FD_HYBRID | VSK_FD_SHOWN)))
+	if ((err = vsk_swap_install(sw, ufd, state)))
 		return vsk_fail(err);
+	if (state & VSK_FD_CONNECTING) {
+		vsk_log(VSK_LOG_INFO, "fd %d: connect %s -> hybrid vsock CID %u port %u: "
+			"interrupted by a signal, going on", sw->fd,
+			vsk_addr_str(sa, len, buf, sizeof(buf)), cid, port);
+		return vsk_fail(EINTR);
+	}
 	vsk_log(VSK_LOG_DEBUG, "fd %d: connect %s -> hybrid vsock CID %u port %u via %s", sw->fd,
 		vsk_addr_str(sa, len, buf, sizeof(buf)), cid, port, path_of(h));
 	return 0;
 }
 
+int vsk_hybrid_finish(int fd, bool wait, bool interruptible)
+{
+	struct vsk_shown s;
+	struct sockaddr_storage local;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timeval tv = { 0 };
+	socklen_t tl = sizeof(tv);
+	long long gen = vsk_fd_gen(fd);
+	uint32_t host_port = 0;
+	int timeout = HANDSHAKE_DEFAULT_MS, err;
+
+	if (!vsk_fd_get_shown(fd, &s))
+		return EBADF;
+	if (!wait && poll(&p, 1, 0) == 0)
+		return EALREADY;
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl) == 0 &&
+	    (tv.tv_sec || tv.tv_usec))
+		timeout = (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+	err = await_ok(fd, s.vm_cid, s.vm_port, now_ms() + timeout, &host_port, interruptible);
+	if (err == EINTR)
+		return EINTR;
+	if (!err) {
+		socklen_t n = vsk_encode_sockaddr(&vsk_cfg->net, vsk_fd_family(vsk_fd_lookup(fd)),
+						  VSK_CID_HOST, vsk_fold_port(host_port), &local);
+		vsk_fd_set_shown(fd, false, (struct sockaddr *)&local, n);
+	}
+	vsk_fd_update_if(fd, gen, err ? VSK_FD_DEAD : 0, VSK_FD_CONNECTING);
+	return err;
+}
+
 /* ---- listeners ------------------------------------------------------------- */
 
-/* A socket file at path that nobody listens on (a crashed server's) may be
+/* Is a socket in this network namespace bound to path?  /proc/net/unix
+ * lists every bound one, listening or not yet: a server between its bind
+ * and its listen refuses connections, but is no crashed server's file.
+ * -1 if the list cannot be read. */
+static int bound_in_this_netns(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[512];
+	size_t plen = strlen(path);
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* "Num RefCount Protocol Flags Type St Inode Path" */
+		char *p = line;
+		for (int field = 0; field < 7 && p; field++) {
+			p += strspn(p, " ");
+			p = strchr(p, ' ');
+		}
+		if (!p)
+			continue;
+		p += strspn(p, " ");
+		found = !strncmp(p, path, plen) && (p[plen] == '\n' || !p[plen]);
+	}
+	fclose(f);
+	return found;
+}
+
+/* A socket file at path that nobody has bound (a crashed server's) may be
  * replaced; a live one, or anything that is not a socket, may not. */
 static bool stale_socket(const char *path)
 {
@@ -282,27 +385,57 @@ static bool stale_socket(const char *path)
 
 	if (lstat(path, &st) != 0)
 		return errno == ENOENT;
-	if (!S_ISSOCK(st.st_mode))
+	if (!S_ISSOCK(st.st_mode) || bound_in_this_netns(path) == 1)
 		return false;
+	/* Another namespace's listener still answers. */
 	probe = vsk_real.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return false;
 	err = vsk_real.connect(probe, (struct sockaddr *)&un, len) == 0 ? 0 : errno;
 	vsk_real.close(probe);
-	return err == ECONNREFUSED;
+	/* Asked again: a bind that was creating the file as we first looked
+	 * is listed by now. */
+	return err == ECONNREFUSED && bound_in_this_netns(path) != 1;
 }
 
+/* Two servers that find one stale file must not both replace it (the
+ * second would unlink the first one's fresh socket): binds take turns on
+ * an advisory lock of the directory, which makes no file of its own.
+ * Returns the fd to close, or -1 (unlocked: a directory we cannot read). */
+static int lock_directory_of(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	int dfd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	while (flock(dfd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	return dfd;
+}
+
+/* Every bind holds the lock, so a bind that is creating its file (which
+ * the kernel lists in /proc/net/unix a moment later) is never taken for a
+ * stale one. */
 static int bind_path(int ufd, const char *path)
 {
 	struct sockaddr_un un;
 	socklen_t len = unix_addr(&un, path);
+	int dfd = lock_directory_of(path), err;
 
-	if (vsk_real.bind(ufd, (struct sockaddr *)&un, len) == 0)
-		return 0;
-	if (errno != EADDRINUSE || !stale_socket(path))
-		return errno == EADDRINUSE || errno == EEXIST ? EADDRINUSE : errno;
-	unlink(path);
-	return vsk_real.bind(ufd, (struct sockaddr *)&un, len) == 0 ? 0 : errno;
+	err = vsk_real.bind(ufd, (struct sockaddr *)&un, len) == 0 ? 0 : errno;
+	if ((err == EADDRINUSE || err == EEXIST) && stale_socket(path)) {
+		unlink(path);
+		err = vsk_real.bind(ufd, (struct sockaddr *)&un, len) == 0 ? 0 : errno;
+	}
+	if (dfd >= 0)
+		vsk_real.close(dfd); /* and the lock with it */
+	return err == EEXIST ? EADDRINUSE : err;
 }
 
 /* The second family of a dual-stack server shares the first's socket, as

@@ -72,6 +72,11 @@ int vsk_hybrid_rule_for(uint32_t cid);
  * errno as TCP would have it. */
 int vsk_hybrid_connect(struct vsk_swap *sw, int h, uint32_t port, const struct sockaddr *sa,
 		       socklen_t len);
+/* fd's hybrid connect was cut short by a signal after CONNECT went out:
+ * read the VMM's answer now (wait false: EALREADY if it has not come).
+ * 0, or the errno TCP would report; the entry is no longer connecting
+ * unless that is EINTR or EALREADY. */
+int vsk_hybrid_finish(int fd, bool wait, bool interruptible);
 /* Listen for the VM behind rule h on port: bind <path>_<port>.  bound_cid
  * is the CID the app named (for getsockname). */
 int vsk_hybrid_bind(struct vsk_swap *sw, int h, uint32_t bound_cid, uint32_t port,

@@ -31,6 +31,8 @@ Usage:
                      split      the OK line in two writes, 200 ms apart
                                 ("OK 10" then "73741824\\n")
                      bytes      the OK line one byte a write, 50 ms apart
+                     late       the OK line in one write, 600 ms after the
+                                CONNECT line
                      with-data  dial the service first, wait (up to 5 s) for
                                 its first bytes, then send "OK n\\n" plus
                                 those bytes in ONE write
@@ -253,6 +255,9 @@ def host_to_guest(c, args):
             for i in range(len(ok)):
                 c.sendall(ok[i:i + 1])
                 time.sleep(0.05)
+        elif mode == "late":
+            time.sleep(0.6)
+            c.sendall(ok)
         elif mode == "with-data":
             g.settimeout(5)
             try:
@@ -304,7 +309,7 @@ def main():
     ap.add_argument("--port", action="append", default=[])
     ap.add_argument("--guest", action="append", default=[])
     ap.add_argument("--mode", default="ok",
-                    choices=["ok", "split", "bytes", "with-data", "close", "garbage",
+                    choices=["ok", "split", "bytes", "late", "with-data", "close", "garbage",
                              "junk", "longline", "silent", "reply"])
     ap.add_argument("--reply", default="")
     args = ap.parse_args()

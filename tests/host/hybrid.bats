@@ -761,28 +761,126 @@ s.sendall(b"after exec"); print(s.recv(20))""", str(s.fileno())])'
 b'after exec'" ]
 }
 
-@test "signals during the handshake (SIGALRM every 50 ms, no SA_RESTART) do not interrupt it" {
-	local p
+# sigconnect HOST PORT restart|interrupt: a BLOCKING libc connect() with
+# SIGALRM at 100 ms (SA_RESTART or not); then, after EINTR, poll + SO_ERROR
+# as PEP 475 does; then the service's first bytes.
+sigconnect() {
+	python3 -c '
+import ctypes, errno, select, signal, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+host, port, restart = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "restart"
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.siginterrupt(signal.SIGALRM, not restart)
+if restart: # Python'"'"'s own SIGINT handler lacks SA_RESTART
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+s = socket.socket()
+ip = socket.inet_aton(socket.gethostbyname(host))
+sa = ctypes.create_string_buffer(bytes([2, 0, port >> 8, port & 255]) + ip + bytes(8), 16)
+signal.setitimer(signal.ITIMER_REAL, 0.1)
+t = time.monotonic()
+rc = libc.connect(s.fileno(), sa, 16)
+e, took = ctypes.get_errno(), time.monotonic() - t
+print("connect", rc, errno.errorcode.get(e, e) if rc else "-", "at once" if took < 0.4 else "waited")
+if rc:
+    print("writable", bool(select.select([], [s], [], 5)[1]))
+    print("SO_ERROR", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+s.settimeout(5)
+print(s.recv(15))' "$@"
+}
+
+# start_late_greeter NAME PORT: a TCP service on 127.0.0.1:PORT whose accept
+# queue is full for 600 ms (backlog 0 and a first client queued), so a
+# connect to it waits in SYN_SENT as one to a slow network would; then it
+# greets every connection.
+start_late_greeter() {
+	start_bg "$1" python3 -c '
+import socket, sys, threading, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(0)
+filler = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("listening", flush=True)
+time.sleep(0.6)
+while True:
+    c, _ = l.accept(); c.sendall(b"greeting late\n")
+    threading.Thread(target=lambda c=c: (time.sleep(5), c.close()), daemon=True).start()' "$2"
+	wait_for_log "$1" "^listening"
+}
+
+@test "a blocking hybrid connect cut short by a signal (no SA_RESTART): EINTR at once, as TCP; then poll and SO_ERROR report the connection" {
+	local p q
 	p=$(free_tcp_port)
 	start_greeter greet "$p"
-	start_vmm vmm --mode split --port "7041=tcp:127.0.0.1:$p"
-	# libc's connect() itself: python's socket.connect would retry an EINTR
-	run "${HY[@]}" python3 -c '
-import ctypes, errno, signal, socket
-libc = ctypes.CDLL(None, use_errno=True)
-hits = []
-signal.signal(signal.SIGALRM, lambda *a: hits.append(1))
-s = socket.socket()
-ip = socket.inet_aton(socket.gethostbyname("vsock-3.local"))
-sa = (ctypes.c_ubyte * 16)(*([2, 0, 7041 >> 8, 7041 & 255] + list(ip) + [0] * 8))
-signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
-rc = libc.connect(s.fileno(), sa, 16)
-e = ctypes.get_errno()
-signal.setitimer(signal.ITIMER_REAL, 0)
-print("connect", rc, errno.errorcode.get(e, e) if rc else "-", "signalled", len(hits) > 0)
-print(s.recv(15))'
+	start_vmm vmm --mode late --port "7041=tcp:127.0.0.1:$p"
+	q=$(free_tcp_port)
+	start_late_greeter oracle "$q"
+	run sigconnect 127.0.0.1 "$q" interrupt
 	show
 	[ "$status" -eq 0 ]
-	[ "$output" = "connect 0 - signalled True
-b'greeting greet\\n'" ]
+	oracle=$output
+	[ "$oracle" = "connect -1 EINTR at once
+writable True
+SO_ERROR 0
+b'greeting late\n'" ]
+	run "${HY[@]}" bash -c "$(declare -f sigconnect); sigconnect vsock-3.local 7041 interrupt"
+	show
+	[ "$status" -eq 0 ]
+	[ "$output" = "${oracle/late/greet}" ]
+}
+
+@test "a blocking hybrid connect under signals with SA_RESTART completes, as TCP's does" {
+	local p q
+	p=$(free_tcp_port)
+	start_greeter greet "$p"
+	start_vmm vmm --mode late --port "7041=tcp:127.0.0.1:$p"
+	q=$(free_tcp_port)
+	start_late_greeter oracle "$q"
+	run sigconnect 127.0.0.1 "$q" restart
+	show
+	[ "$output" = "connect 0 - waited
+b'greeting late\n'" ]
+	run "${HY[@]}" bash -c "$(declare -f sigconnect); sigconnect vsock-3.local 7041 restart"
+	show
+	[ "$status" -eq 0 ]
+	[ "$output" = "connect 0 - waited
+b'greeting greet\n'" ]
+	# Half an OK line when the signal comes: the rest is read, no EINTR.
+	kill "$(<"$TEST_TMP/vmm.pid")"
+	wait_gone "$TEST_TMP/vmm.pid"
+	start_vmm vmm2 --mode split --port "7041=tcp:127.0.0.1:$p"
+	run "${HY[@]}" bash -c "$(declare -f sigconnect); sigconnect vsock-3.local 7041 interrupt"
+	show
+	[ "$output" = "connect 0 - at once
+b'greeting greet\n'" ]
+}
+
+@test "two servers binding one hybrid port at once: one of them gets EADDRINUSE, as on TCP (20 trials)" {
+	local i base out host t0
+	base=$(free_tcp_port)
+	racer='
+import errno, socket, sys, time
+host, port, t0 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+time.sleep(max(0, t0 - time.time()))
+l = socket.socket()
+try:
+    l.bind((host, port)); time.sleep(0.05); l.listen(); print("listening")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+time.sleep(max(0, t0 + 2 - time.time()))'
+	# 20 pairs at once, each pair on its own port; every process binds at
+	# t0 and holds its port until t0 + 2 s, well past the other's bind.
+	for host in 127.0.0.1 vsock-3.local; do
+		t0=$(python3 -c 'import time; print(time.time() + 4)')
+		for ((i = 0; i < 20; i++)); do
+			"${HY[@]}" python3 -c "$racer" $host $((base + i)) "$t0" >"$TEST_TMP/$i.a" &
+			"${HY[@]}" python3 -c "$racer" $host $((base + i)) "$t0" >"$TEST_TMP/$i.b" &
+		done
+		wait
+		for ((i = 0; i < 20; i++)); do
+			out=$(sort "$TEST_TMP/$i.a" "$TEST_TMP/$i.b" | tr '\n' ' ')
+			echo "trial $i $host: $out"
+			[ "$out" = "EADDRINUSE listening " ]
+		done
+	done
+	# Every server closed its listener: no file is left behind.
+	! ls "$UDS"_* 2>/dev/null
 }
