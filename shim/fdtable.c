@@ -27,30 +27,81 @@
 #define CHUNK_BITS VSK_FD_CHUNK_BITS
 #define CHUNK_SIZE VSK_FD_CHUNK_SIZE
 #define CHUNK_COUNT VSK_FD_CHUNK_COUNT
-#define chunks vsk_fd_chunks
+#define LOW_CHUNKS VSK_FD_LOW_CHUNKS
 
-_Atomic(struct vsk_fd_entry *) vsk_fd_chunks[CHUNK_COUNT];
+_Atomic(struct vsk_fd_entry *) vsk_fd_chunks[LOW_CHUNKS];
+typedef _Atomic(struct vsk_fd_entry *) chunk_slot;
+/* Slots for chunks LOW_CHUNKS..CHUNK_COUNT-1: 16 MiB of address space,
+ * mapped only by a process that uses an fd above 2^20. */
+static _Atomic(chunk_slot *) high_slots;
+/* One past the highest chunk index ever made: bounds the scans. */
+static atomic_uint chunks_end;
+
+static void *map_zeroed(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static chunk_slot *slot_at(unsigned idx, bool create)
+{
+	const size_t high_size = (CHUNK_COUNT - LOW_CHUNKS) * sizeof(chunk_slot);
+	chunk_slot *high, *fresh;
+
+	if (idx < LOW_CHUNKS)
+		return &vsk_fd_chunks[idx];
+	if (idx >= CHUNK_COUNT)
+		return NULL;
+	high = atomic_load_explicit(&high_slots, memory_order_acquire);
+	if (!high && create && (fresh = map_zeroed(high_size))) {
+		if (atomic_compare_exchange_strong(&high_slots, &high, fresh))
+			high = fresh;
+		else
+			munmap(fresh, high_size);
+	}
+	return high ? &high[idx - LOW_CHUNKS] : NULL;
+}
+
+static struct vsk_fd_entry *chunk_at(unsigned idx)
+{
+	chunk_slot *slot = slot_at(idx, false);
+
+	return slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+}
 
 static struct vsk_fd_entry *chunk_for(int fd, bool create)
 {
-	unsigned idx = (unsigned)fd >> CHUNK_BITS;
+	unsigned idx = (unsigned)fd >> CHUNK_BITS, end;
 	struct vsk_fd_entry *c, *fresh;
+	chunk_slot *slot;
 
-	if (fd < 0 || idx >= CHUNK_COUNT)
+	if (fd < 0 || !(slot = slot_at(idx, create)))
 		return NULL;
-	c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
+	c = atomic_load_explicit(slot, memory_order_acquire);
 	if (c || !create)
 		return c;
-	fresh = mmap(NULL, CHUNK_SIZE * sizeof(*fresh), PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (fresh == MAP_FAILED)
+	if (!(fresh = map_zeroed(CHUNK_SIZE * sizeof(*fresh))))
 		return NULL;
-	if (atomic_compare_exchange_strong_explicit(&chunks[idx], &c, fresh,
-						    memory_order_acq_rel,
+	if (atomic_compare_exchange_strong_explicit(slot, &c, fresh, memory_order_acq_rel,
 						    memory_order_acquire))
-		return fresh;
-	munmap(fresh, CHUNK_SIZE * sizeof(*fresh));
+		c = fresh;
+	else
+		munmap(fresh, CHUNK_SIZE * sizeof(*fresh));
+	end = atomic_load(&chunks_end);
+	while (end <= idx && !atomic_compare_exchange_weak(&chunks_end, &end, idx + 1))
+		;
 	return c;
+}
+
+struct vsk_fd_entry *vsk_fd_lookup_high(int fd)
+{
+	struct vsk_fd_entry *c = chunk_for(fd, false), *e;
+
+	if (!c)
+		return NULL;
+	e = &c[(unsigned)fd & (CHUNK_SIZE - 1)];
+	return atomic_load_explicit(&e->state, memory_order_acquire) ? e : NULL;
 }
 
 static struct vsk_fd_entry *entry_for(int fd, bool create)
@@ -231,8 +282,9 @@ void vsk_fd_release_range(unsigned first, unsigned last)
 				unlock_stripe((first + got) % STRIPES);
 		sched_yield();
 	}
-	for (unsigned idx = first >> CHUNK_BITS; idx < CHUNK_COUNT && idx <= last >> CHUNK_BITS; idx++) {
-		struct vsk_fd_entry *c = atomic_load_explicit(&chunks[idx], memory_order_acquire);
+	for (unsigned idx = first >> CHUNK_BITS, end = atomic_load(&chunks_end);
+	     idx < end && idx <= last >> CHUNK_BITS; idx++) {
+		struct vsk_fd_entry *c = chunk_at(idx);
 		if (!c)
 			continue;
 		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
@@ -480,37 +532,47 @@ bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd))
 
 /* After an exec: the shown address comes from the rule the mark names (the
  * exec'd program reads the same configuration), and the port from the
- * vsock socket when the rule kept the app's.  Done when first asked, as
- * adoption may run in a signal handler and reading rules allocates. */
-static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e)
+ * vsock socket when the rule kept the app's.  Length; 0 if that rule
+ * shows nothing. */
+socklen_t vsk_shown_by_mark(int fd, int rule, enum vsk_app_family fam, bool *peer,
+			    struct sockaddr_storage *out)
 {
 	const struct vsk_rules *rs = vsk_rules();
-	uint32_t rule = e->shown.rule_plus1 - 1;
-	enum vsk_app_family fam = vsk_fd_family(e);
 	const struct vsk_rule *r;
-	struct sockaddr_storage shown;
 	struct sockaddr_vm vm;
-	socklen_t vlen = sizeof(vm), n;
-	bool peer;
+	socklen_t vlen = sizeof(vm);
 	uint16_t port;
 
-	e->shown.rule_plus1 = 0;
-	if (rule >= rs->n)
-		return;
+	if (rule < 0 || (uint32_t)rule >= rs->n)
+		return 0;
 	r = &rs->rule[rule];
 	if (r->kind != VSK_RULE_CONNECT && r->kind != VSK_RULE_LISTEN)
-		return;
-	peer = r->kind == VSK_RULE_CONNECT;
+		return 0;
+	*peer = r->kind == VSK_RULE_CONNECT;
 	if (!r->any_port) {
 		port = r->port;
-	} else if ((peer ? vsk_real.getpeername : vsk_real.getsockname)(
+	} else if ((*peer ? vsk_real.getpeername : vsk_real.getsockname)(
 			   fd, (struct sockaddr *)&vm, &vlen) == 0 &&
 		   vm.svm_family == AF_VSOCK && !r->vport) {
 		port = vsk_fold_port(vm.svm_port);
 	} else {
 		port = 0;
 	}
-	n = vsk_rule_shown_addr(r, fam, port, &shown);
+	return vsk_rule_shown_addr(r, fam, port, out);
+}
+
+/* Done when first asked, as adoption may run in a signal handler and
+ * reading rules allocates. */
+static void shown_from_rule_locked(int fd, struct vsk_fd_entry *e)
+{
+	struct sockaddr_storage shown;
+	bool peer = false;
+	socklen_t n = vsk_shown_by_mark(fd, (int)e->shown.rule_plus1 - 1, vsk_fd_family(e),
+					&peer, &shown);
+
+	e->shown.rule_plus1 = 0;
+	if (!n)
+		return;
 	if (peer) {
 		memcpy(e->shown.peer, &shown, n);
 		e->shown.peer_len = (uint8_t)n;
@@ -555,7 +617,7 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 	return atomic_load(&e->state) ? e : NULL;
 }
 
-void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len)
+void vsk_fd_set_shown(int fd, bool peer, const struct sockaddr *sa, socklen_t len)
 {
 	struct vsk_fd_entry *e = entry_for(fd, false);
 	bool locked;
@@ -564,8 +626,8 @@ void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len)
 		return;
 	locked = vsk_fd_lock(fd);
 	if (atomic_load(&e->state)) {
-		memcpy(e->shown.peer, sa, len);
-		e->shown.peer_len = (uint8_t)len;
+		memcpy(peer ? e->shown.peer : e->shown.local, sa, len);
+		*(peer ? &e->shown.peer_len : &e->shown.local_len) = (uint8_t)len;
 		atomic_fetch_or(&e->state, VSK_FD_SHOWN);
 	}
 	vsk_fd_unlock(fd, locked);
@@ -618,9 +680,8 @@ static int next_bound_listener(int after, unsigned *st)
 {
 	unsigned fd = (unsigned)(after + 1);
 
-	while ((fd >> CHUNK_BITS) < CHUNK_COUNT) {
-		struct vsk_fd_entry *c =
-			atomic_load_explicit(&chunks[fd >> CHUNK_BITS], memory_order_acquire);
+	while ((fd >> CHUNK_BITS) < atomic_load_explicit(&chunks_end, memory_order_acquire)) {
+		struct vsk_fd_entry *c = chunk_at(fd >> CHUNK_BITS);
 		if (!c) {
 			fd = ((fd >> CHUNK_BITS) + 1) << CHUNK_BITS;
 			continue;

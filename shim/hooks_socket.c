@@ -12,6 +12,9 @@
 
 #include "swap.h"
 
+/* route_for cannot tell: the rules could not be read (errno is set). */
+#define ROUTE_UNKNOWN ((enum vsk_decode_result)-1)
+
 /* Where a connect/bind address leads on vsock: a fake address, or else the
  * first rule of that kind (docs/rules.md).  *rule gets the rule's index, or
  * -1.  An address length the kernel would refuse is never ours: the kernel
@@ -28,8 +31,13 @@ static enum vsk_decode_result route_for(const struct sockaddr *sa, socklen_t len
 	if (len > sizeof(struct sockaddr_storage))
 		return VSK_ADDR_NOT_OURS;
 	fake = vsk_decode_sockaddr(&vsk_cfg->net, sa, len, t);
-	if (fake != VSK_ADDR_NOT_OURS || __builtin_expect(!(rs = vsk_rules())->n, 1))
+	if (fake != VSK_ADDR_NOT_OURS || __builtin_expect(!(rs = vsk_rules())->n, 1)) {
+		if (__builtin_expect(fake == VSK_ADDR_NOT_OURS && rs->unreadable, 0)) {
+			vsk_fail(rs->unreadable);
+			return ROUTE_UNKNOWN;
+		}
 		return fake;
+	}
 	if ((*rule = vsk_rules_match_addr(rs, kind, sa, len)) < 0)
 		return VSK_ADDR_NOT_OURS;
 	/* sin_port and sin6_port share their offset. */
@@ -237,6 +245,8 @@ static int connect_plain(int fd, const struct sockaddr *sa, socklen_t len)
 	route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
 		return vsk_real.connect(fd, sa, len);
+	if (route == ROUTE_UNKNOWN)
+		return -1;
 	return connect_fake(fd, sa, len, route, &t, rule);
 }
 
@@ -306,6 +316,17 @@ static int connect_progress(int fd, struct vsk_fd_entry *e)
 	return vsk_fail(err ? vsk_map_connect_errno(err) : ECONNABORTED);
 }
 
+/* The same for a hybrid connect a signal cut short: a blocking socket
+ * waits for the VMM's answer, as TCP's blocking connect would. */
+static int connect_hybrid_progress(int fd)
+{
+	int fl = vsk_real.fcntl(fd, F_GETFL), err;
+	bool blocking = fl >= 0 && !(fl & O_NONBLOCK);
+
+	err = vsk_hybrid_finish(fd, blocking, blocking);
+	return err ? vsk_fail(err) : 0;
+}
+
 /* Initiate a connect on one of ours in place (bound first, then
  * connected); briefly non-blocking so a signal cannot cancel it. */
 static int connect_in_place(int fd, struct vsk_fd_entry *e, const struct sockaddr_vm *vm)
@@ -363,11 +384,14 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	struct sockaddr_vm vm;
 	struct vsk_swap sw;
 	char buf[80];
+	enum vsk_decode_result route = VSK_ADDR_NOT_OURS;
 	int rule, err, rc, h;
 
-	if (!sa || len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage) ||
-	    sa->sa_family != (fam == VSK_APP_INET4 ? AF_INET : AF_INET6) ||
-	    route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK) {
+	if (sa && len >= sizeof(sa_family_t) && len <= sizeof(struct sockaddr_storage) &&
+	    sa->sa_family == (fam == VSK_APP_INET4 ? AF_INET : AF_INET6) &&
+	    (route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule)) == ROUTE_UNKNOWN)
+		return -1;
+	if (route != VSK_ADDR_OK) {
 		if (vsk_early_to_tcp(fd, e, false, gen) != 0)
 			return -1;
 		/* Still early only in a vfork child, whose number is TCP now. */
@@ -393,7 +417,7 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	}
 	if (rule >= 0) {
 		unsigned char shown[VSK_SHOWN_MAX];
-		vsk_fd_set_shown_peer(fd, (const struct sockaddr *)shown, keep_app_addr(sa, shown));
+		vsk_fd_set_shown(fd, true, (const struct sockaddr *)shown, keep_app_addr(sa, shown));
 	}
 	err = vsk_real.connect(fd, (const struct sockaddr *)&vm, sizeof(vm)) == 0 ? 0 : errno;
 	if (err == 0 || err == EINPROGRESS) {
@@ -435,6 +459,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	struct vsk_target t;
 	struct sockaddr_vm vm, peer;
 	socklen_t plen = sizeof(peer);
+	enum vsk_decode_result route;
 	unsigned state;
 	int rule, rc;
 
@@ -449,11 +474,15 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 		set_flags(e, 0, VSK_FD_ABORTED);
 		return vsk_fail(ECONNABORTED);
 	}
+	if ((state & (VSK_FD_CONNECTING | VSK_FD_HYBRID)) == (VSK_FD_CONNECTING | VSK_FD_HYBRID))
+		return connect_hybrid_progress(fd);
 	if (state & VSK_FD_CONNECTING)
 		return connect_progress(fd, e);
 	if (state & VSK_FD_HYBRID) /* connected, or a listener: as TCP says */
 		return vsk_fail(EISCONN);
-	if (route_for(sa, len, VSK_RULE_CONNECT, &t, &rule) != VSK_ADDR_OK) {
+	if ((route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule)) == ROUTE_UNKNOWN)
+		return -1;
+	if (route != VSK_ADDR_OK) {
 		/* vsock cannot reach a real address; say what TCP would. */
 		if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
 			return vsk_fail(EISCONN);
@@ -477,7 +506,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	if (rule >= 0 && (rc == 0 || errno == EINPROGRESS || errno == EINTR)) {
 		unsigned char shown[VSK_SHOWN_MAX];
 		int saved = errno;
-		vsk_fd_set_shown_peer(fd, (const struct sockaddr *)shown,
+		vsk_fd_set_shown(fd, true, (const struct sockaddr *)shown,
 				      keep_app_addr(sa, shown));
 		errno = saved;
 	}
@@ -602,6 +631,8 @@ VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	route = route_for(sa, len, VSK_RULE_LISTEN, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
 		return vsk_real.bind(fd, sa, len);
+	if (route == ROUTE_UNKNOWN)
+		return -1;
 	return bind_fake(fd, sa, len, route, &t, rule);
 }
 
@@ -737,6 +768,33 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 	return show_addr(vsk_fd_family(e), vm, sa, orig, len);
 }
 
+/* No entry, yet the kernel answered AF_VSOCK: native vsock, or a socket
+ * of ours whose number another thread is closing or dup2'ing over right
+ * now (the entry goes before the kernel frees the number).  Our mark
+ * tells them apart without a lock, and says how to show it. */
+static int name_unlisted_vsock(name_fn real, int fd, struct sockaddr *sa, socklen_t orig,
+			       socklen_t *len)
+{
+	struct sockaddr_storage got, shown;
+	socklen_t glen = sizeof(got), n;
+	bool peer = real == vsk_real.getpeername, rule_peer = false;
+	int rule;
+	enum vsk_app_family fam = vsk_read_mark(fd, &rule);
+
+	if (!fam)
+		return 0;
+	if (real(fd, (struct sockaddr *)&got, &glen) != 0)
+		return -1; /* closed meanwhile: EBADF, as TCP's could say */
+	if (got.ss_family != AF_VSOCK) /* replaced meanwhile: what is there now */
+		return show_bytes(&got, glen, sa, orig, len);
+	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
+	if ((n = vsk_shown_by_mark(fd, rule, fam, &rule_peer, &shown)) && rule_peer == peer)
+		return show_bytes(&shown, n, sa, orig, len);
+	if (!peer)
+		fill_local_cid(fd, vm);
+	return show_addr(fam, vm, sa, orig, len);
+}
+
 /* A Unix socket we don't know may be a hybrid one an exec'd program
  * inherited (sshd -R, a CGI child): the name says, and costs nothing for
  * every other family. */
@@ -747,6 +805,8 @@ static int name_not_ours(name_fn real, int fd, struct sockaddr *sa, socklen_t *l
 
 	if (real(fd, sa, len) != 0)
 		return -1;
+	if (sa && orig >= sizeof(sa_family_t) && sa->sa_family == AF_VSOCK)
+		return name_unlisted_vsock(real, fd, sa, orig, len);
 	if (!sa || orig < sizeof(sa_family_t) || sa->sa_family != AF_UNIX ||
 	    !vsk_hybrid_adopt(fd) || !(e = vsk_fd_lookup(fd)))
 		return 0;
@@ -971,9 +1031,17 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 				break;
 			return put_int_opt(IPPROTO_TCP, optval, optlen);
 		case SO_ERROR:
+			state = atomic_load(&e->state);
+			if ((state & (VSK_FD_CONNECTING | VSK_FD_HYBRID)) ==
+			    (VSK_FD_CONNECTING | VSK_FD_HYBRID)) {
+				/* The app saw POLLOUT (the VMM's socket is
+				 * connected) and asks how its connect went. */
+				if (optlen && *optlen >= (socklen_t)sizeof(int) &&
+				    (v = vsk_hybrid_finish(fd, true, false)) != EALREADY)
+					return put_int_opt(vsk_map_connect_errno(v), optval, optlen);
+			}
 			if (vsk_real.getsockopt(fd, level, optname, &v, &l) != 0)
 				return -1;
-			state = atomic_load(&e->state);
 			/* A success stays "connecting" until the next connect,
 			 * which TCP answers with 0 once. */
 			if ((state & VSK_FD_CONNECTING) && v != 0) {
@@ -1129,6 +1197,8 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 	route = route_for(dst, len, VSK_RULE_CONNECT, &t, &rule);
 	if (route == VSK_ADDR_NOT_OURS)
 		return 0;
+	if (route == ROUTE_UNKNOWN)
+		return -1;
 	if (!(flags & MSG_FASTOPEN)) {
 		if (rule >= 0) /* a real address: the kernel answers as it would */
 			return 0;

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <string.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <sched.h>
@@ -124,20 +126,57 @@ static const struct vsk_rules no_rules;
 
 #define RULE_PROBLEMS_LOGGED 20
 
+struct rule_report {
+	int problems;
+	bool quiet;
+};
+
 static void log_rule_problem(void *ctx, const char *msg)
 {
-	int *n = ctx;
+	struct rule_report *r = ctx;
 
-	if (++*n <= RULE_PROBLEMS_LOGGED)
+	if (++r->problems <= RULE_PROBLEMS_LOGGED && !r->quiet)
 		vsk_log(VSK_LOG_ERROR, "%s", msg);
+}
+
+/* At the fd limit, TCP's connect still works and needs no fd, but reading
+ * the rules does: then the soft limit is raised by one for the read, if
+ * the hard limit allows, and put back. */
+static void read_rules(struct rule_report *r, bool one_more_fd)
+{
+	struct rlimit lim, more;
+	bool raised = false;
+
+	if (one_more_fd && getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		more = (struct rlimit){ .rlim_cur = lim.rlim_cur + 1, .rlim_max = lim.rlim_max };
+		raised = setrlimit(RLIMIT_NOFILE, &more) == 0;
+	}
+	vsk_rules_free(&vsk_rule_table);
+	r->problems = 0;
+	vsk_config_read_rules(vsk_cfg, &vsk_rule_table, log_rule_problem, r);
+	if (raised)
+		setrlimit(RLIMIT_NOFILE, &lim);
+}
+
+static const struct vsk_rules *unreadable_rules(int err)
+{
+	static const struct vsk_rules no_fd = { .unreadable = EMFILE },
+				      no_file = { .unreadable = ENFILE },
+				      no_memory = { .unreadable = ENOMEM };
+
+	return err == EMFILE ? &no_fd : err == ENFILE ? &no_file : &no_memory;
 }
 
 /* One thread reads; others wait the few hundred microseconds it takes.
  * Signals are blocked meanwhile, so a handler on the reading thread can
- * never wait for itself. */
+ * never wait for itself.  The first read is quiet: a problem that passes
+ * (the fd limit) is not one to report, and real ones are read again to be
+ * logged. */
 const struct vsk_rules *vsk_rules_slow(void)
 {
-	int expected = RULES_UNREAD, problems = 0;
+	struct rule_report report = { .quiet = true };
+	int expected = RULES_UNREAD, err;
+	bool one_more_fd = false;
 	sigset_t all, old;
 
 	if (!vsk_cfg)
@@ -150,11 +189,28 @@ const struct vsk_rules *vsk_rules_slow(void)
 		}
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		vsk_config_read_rules(vsk_cfg, &vsk_rule_table, log_rule_problem, &problems);
-		if (problems > RULE_PROBLEMS_LOGGED)
+		read_rules(&report, false);
+		if (vsk_rule_table.unreadable == EMFILE)
+			read_rules(&report, one_more_fd = true);
+		if (report.problems && !vsk_rule_table.unreadable) {
+			report.quiet = false;
+			read_rules(&report, one_more_fd);
+		}
+		if ((err = vsk_rule_table.unreadable)) {
+			/* At the fd limit, or out of memory: that passes, so
+			 * read again at the next lookup.  This one cannot tell
+			 * whether a rule applies, and its call fails. */
+			vsk_rules_free(&vsk_rule_table);
+			atomic_store_explicit(&vsk_rules_state, RULES_UNREAD, memory_order_release);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			vsk_log(VSK_LOG_ERROR, "the rules could not be read (%s); the call that "
+				"needs them fails, and the next one reads them again", strerror(err));
+			return unreadable_rules(err);
+		}
+		if (report.problems > RULE_PROBLEMS_LOGGED)
 			vsk_log(VSK_LOG_ERROR, "... and %d more rule problems",
-				problems - RULE_PROBLEMS_LOGGED);
-		if (problems)
+				report.problems - RULE_PROBLEMS_LOGGED);
+		if (report.problems)
 			vsk_log(VSK_LOG_ERROR, "ignoring every rule of a source with a problem; "
 				"%u rules apply (see them with: vsockify --check)",
 				vsk_rule_table.n);

@@ -165,8 +165,12 @@ struct vsk_fd_entry {
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
-#define VSK_FD_CHUNK_COUNT 1024u /* fds up to 2^20 */
-extern _Atomic(struct vsk_fd_entry *) vsk_fd_chunks[VSK_FD_CHUNK_COUNT];
+/* Chunks for fds below 2^20 (the default fs.nr_open) sit in a static
+ * array; higher ones, up to INT_MAX, in a directory mapped on first use. */
+#define VSK_FD_LOW_CHUNKS 1024u
+#define VSK_FD_CHUNK_COUNT (1u << (31 - VSK_FD_CHUNK_BITS))
+extern _Atomic(struct vsk_fd_entry *) vsk_fd_chunks[VSK_FD_LOW_CHUNKS];
+struct vsk_fd_entry *vsk_fd_lookup_high(int fd);
 
 /* The hot path of every hook: NULL unless fd is one of ours. */
 static inline struct vsk_fd_entry *vsk_fd_lookup(int fd)
@@ -174,8 +178,8 @@ static inline struct vsk_fd_entry *vsk_fd_lookup(int fd)
 	unsigned idx = (unsigned)fd >> VSK_FD_CHUNK_BITS;
 	struct vsk_fd_entry *c, *e;
 
-	if (idx >= VSK_FD_CHUNK_COUNT) /* also catches fd < 0 */
-		return NULL;
+	if (__builtin_expect(idx >= VSK_FD_LOW_CHUNKS, 0)) /* also fd < 0 */
+		return vsk_fd_lookup_high(fd);
 	c = atomic_load_explicit(&vsk_fd_chunks[idx], memory_order_acquire);
 	if (__builtin_expect(!c, 1))
 		return NULL;
@@ -191,8 +195,11 @@ static inline void vsk_fd_touch(int fd, unsigned bits)
 	unsigned idx = (unsigned)fd >> VSK_FD_CHUNK_BITS;
 	struct vsk_fd_entry *c, *e;
 
-	if (idx >= VSK_FD_CHUNK_COUNT)
+	if (__builtin_expect(idx >= VSK_FD_LOW_CHUNKS, 0)) {
+		if (fd >= 0)
+			vsk_fd_touch_slow(fd, bits);
 		return;
+	}
 	c = atomic_load_explicit(&vsk_fd_chunks[idx], memory_order_acquire);
 	if (__builtin_expect(!c, 0)) {
 		vsk_fd_touch_slow(fd, bits);
@@ -224,8 +231,8 @@ void vsk_fd_release_range(unsigned first, unsigned last);
  * and record it, only if fd's generation is still gen.  0 or an errno. */
 int vsk_fd_install(int vfd, int fd, long long gen, unsigned state, int dup_flags,
 		   const struct vsk_opt_slot *opts, int nopts, const struct vsk_shown *shown);
-/* A rule made fd's connect (in place, on a bound socket): show sa as its peer. */
-void vsk_fd_set_shown_peer(int fd, const struct sockaddr *sa, socklen_t len);
+/* Show sa as fd's peer (a rule made its connect in place) or local address. */
+void vsk_fd_set_shown(int fd, bool peer, const struct sockaddr *sa, socklen_t len);
 /* The address a rule says to show for fd's local (peer false) or peer
  * side; 0 if none. */
 socklen_t vsk_fd_shown(int fd, bool peer, struct sockaddr_storage *out);
@@ -284,6 +291,10 @@ int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule);
 enum vsk_app_family vsk_read_mark(int fd, int *rule);
 
 void vsk_fd_adopt_inherited(void);
+/* The address a socket made by rule (from its mark) shows: its peer
+ * (*peer true) or local one.  0 if none. */
+socklen_t vsk_shown_by_mark(int fd, int rule, enum vsk_app_family fam, bool *peer,
+			    struct sockaddr_storage *out);
 
 /* ---- early vsock sockets (early.c) ---------------------------------------- */
 

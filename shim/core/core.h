@@ -152,6 +152,9 @@ struct vsk_rules {
 	uint32_t nslots;   /* a power of two, or 0 */
 	uint32_t n_hybrid; /* hybrid rules, and the last one's index */
 	uint32_t last_hybrid;
+	/* A source could not be read for a reason that passes (EMFILE,
+	 * ENFILE, ENOMEM): its errno.  The table is then incomplete. */
+	int unreadable;
 };
 
 /* Each problem found while parsing, as one line "SOURCE:WHERE: what". */

@@ -427,6 +427,7 @@ static int pool_add(struct parse *p, const char *s, size_t n, bool name, struct 
 			cap *= 2;
 		if (!(names = region_resize(rs->names, rs->names_cap, cap))) {
 			problem(p, "out of memory");
+			p->rs->unreadable = ENOMEM;
 			return -1;
 		}
 		rs->names = names;
@@ -553,6 +554,7 @@ static int append_rule(struct parse *p, const struct vsk_rule *r)
 						       cap * sizeof(*grown));
 		if (!grown) {
 			problem(p, "out of memory");
+			p->rs->unreadable = ENOMEM;
 			return -1;
 		}
 		rs->rule = grown;
@@ -570,6 +572,7 @@ static int append_rule(struct parse *p, const struct vsk_rule *r)
 	if (2 * (rs->n + 1) > rs->nslots) {
 		if (index_rebuild(rs, 2 * (rs->n + 1)) != 0) {
 			problem(p, "out of memory");
+			p->rs->unreadable = ENOMEM;
 			return -1;
 		}
 		h = key_hash(&k); /* k points into the names, which stay put */
@@ -690,8 +693,11 @@ int vsk_rules_add(struct vsk_rules *rs, enum vsk_rules_source kind, const char *
 		for (uint32_t i = 0; i < n0; i++)
 			if (rs->rule[i].kind == VSK_RULE_HYBRID)
 				rs->n_hybrid++, rs->last_hybrid = i;
-		if (index_rebuild(rs, n0) != 0)
-			rs->nslots = 0, rs->n = 0; /* no memory: no rules at all beats wrong ones */
+		if (index_rebuild(rs, n0) != 0) {
+			/* No memory: no rules at all beats wrong ones. */
+			rs->nslots = 0, rs->n = 0;
+			rs->unreadable = ENOMEM;
+		}
 	}
 	return p.problems;
 }
@@ -719,6 +725,8 @@ int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
 	if (fd < 0) {
 		if (errno == ENOENT && missing_ok)
 			return 0;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+			rs->unreadable = errno;
 		snprintf(why, sizeof(why), "cannot open: %s", error_text(errno));
 		report_file(report, ctx, path, why);
 		return 1;
@@ -734,6 +742,7 @@ int vsk_rules_add_file(struct vsk_rules *rs, const char *path, bool missing_ok,
 	}
 	if (!(text = region_resize(NULL, 0, (size_t)st.st_size + 1))) {
 		report_file(report, ctx, path, "out of memory");
+		rs->unreadable = ENOMEM;
 		goto fail;
 	}
 	while (got < (size_t)st.st_size) {

@@ -45,11 +45,12 @@
 	X(file_became_socket) /* an fd opened as a regular file is a socket */    \
 	X(unexpected_errno)   /* a call failed where TCP would not */             \
 	X(timeouts)           /* a peer or connection never arrived */            \
-	X(child_failed)       /* the exec'd child could not check its socket */
+	X(child_failed)       /* the exec'd child could not check its socket */ \
+	X(name_race_raw)      /* getpeername racing a dup2/close_range: AF_VSOCK */
 
 #define STATS(X) \
 	X(ops) X(vsock_connects) X(eintr_connects) X(cancelled_connects) \
-	X(stale_accepts) X(children) X(signals)
+	X(stale_accepts) X(children) X(signals) X(name_race_accepts)
 
 #define ENUM(n) C_##n,
 enum counter { COUNTERS(ENUM) N_COUNTERS };
@@ -895,6 +896,110 @@ static void *storm_main(void *arg)
 	return NULL;
 }
 
+/* ---- names read while another thread replaces the number --------------------
+ * One thread accepts vsock connections and asks getpeername of each while
+ * another dup2s /dev/null over, or close_ranges, the number it just got.
+ * Over TCP the answer is an inet address or an error, never AF_VSOCK.  Run
+ * in a child process of its own: the clobbering may leave fds behind. */
+static atomic_int race_fd = -1;
+static atomic_bool race_on;
+
+static void *name_race_clobber(void *arg)
+{
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uint64_t rng = 0x243f6a8885a308d3ull;
+
+	(void)arg;
+	while (atomic_load(&race_on)) {
+		int fd = atomic_load(&race_fd);
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		if (fd > 2 && fd != devnull) {
+			if (rng & 1)
+				dup2(devnull, fd);
+			else
+				close_range((unsigned)fd, (unsigned)fd, 0);
+		}
+		for (volatile unsigned spin = (unsigned)(rng >> 40) % 2000; spin; spin--)
+			;
+	}
+	return NULL;
+}
+
+static long name_race(int accepts)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *any = NULL, *one = NULL;
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	pthread_t th;
+	char port[8];
+	long raw = 0;
+	int lfd;
+
+	if (getaddrinfo("vsock-any.local", "0", &hints, &any) != 0)
+		return -1;
+	lfd = socket(any->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, any->ai_addr, any->ai_addrlen) != 0 || listen(lfd, 64) != 0 ||
+	    getsockname(lfd, (void *)&local, &llen) != 0)
+		return -1;
+	snprintf(port, sizeof(port), "%u", port_in(&local));
+	if (getaddrinfo("vsock-1.local", port, &hints, &one) != 0)
+		return -1;
+	atomic_store(&race_on, true);
+	pthread_create(&th, NULL, name_race_clobber, NULL);
+	for (int i = 0; i < accepts; i++) {
+		int c = socket(one->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), nfd;
+		if (c < 0)
+			continue;
+		if (connect(c, one->ai_addr, one->ai_addrlen) != 0 ||
+		    (nfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			close(c);
+			continue;
+		}
+		atomic_fetch_add(&stats[S_name_race_accepts], 1);
+		atomic_store(&race_fd, nfd);
+		for (int k = 0; k < 4; k++) {
+			struct sockaddr_storage peer = { 0 };
+			socklen_t plen = sizeof(peer);
+			if (getpeername(nfd, (void *)&peer, &plen) == 0 && peer.ss_family == AF_VSOCK)
+				raw++;
+		}
+		atomic_store(&race_fd, -1);
+		close(nfd);
+		close(c);
+	}
+	atomic_store(&race_on, false);
+	pthread_join(th, NULL);
+	return raw;
+}
+
+/* The race in a child; its count comes back in a pipe. */
+static void run_name_race(int accepts)
+{
+	int p[2], status;
+	long raw = -1, accepted = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0 || (pid = fork()) < 0)
+		return;
+	if (pid == 0) {
+		long got[2];
+		got[0] = name_race(accepts);
+		got[1] = atomic_load(&stats[S_name_race_accepts]);
+		_exit(write(p[1], got, sizeof(got)) == (ssize_t)sizeof(got) ? 0 : 1);
+	}
+	close(p[1]);
+	long got[2];
+	if (read(p[0], got, sizeof(got)) == (ssize_t)sizeof(got))
+		raw = got[0], accepted = got[1];
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	atomic_store(&stats[S_name_race_accepts], accepted);
+	if (raw < 0 || accepted < accepts / 2)
+		count(C_timeouts, -1, "name race: only %ld of %d accepts", accepted, accepts);
+	else if (raw)
+		atomic_fetch_add(&counters[C_name_race_raw], raw);
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 static int count_fds(bool show)
@@ -979,6 +1084,7 @@ int main(int argc, char **argv)
 	pthread_join(storm, NULL);
 
 	after = count_fds(false);
+	run_name_race(nops >= 10000 ? 3000 : 500);
 	if (after != before) {
 		atomic_fetch_add(&counters[C_leaked_fds], after > before ? after - before : before - after);
 		fprintf(stderr, "stress: %d fds open before, %d after\n", before, after);
