@@ -93,6 +93,23 @@ static int numeric_lookup(int af, uint32_t cid, const char *service,
 	return vsk_real.getaddrinfo(numeric, service, &hh, res);
 }
 
+/* A CID too large for the IPv4 fake range, asked for as AF_INET.  libc
+ * judges the socket type, protocol and service before it looks a name up,
+ * so a bad one of those is the error, as it would be for any name. */
+static int no_ipv4_fake(const char *node, uint32_t cid, const char *service,
+			const struct addrinfo *h)
+{
+	struct addrinfo *probe = NULL;
+	int rc = numeric_lookup(AF_INET6, cid, service, h, &probe);
+
+	if (rc != 0)
+		return rc;
+	freeaddrinfo(probe);
+	vsk_log(VSK_LOG_WARN, "getaddrinfo(\"%.80s\"): CID %u does not fit the "
+		"IPv4 fake range; ask for AF_INET6 or AF_UNSPEC", node, cid);
+	return EAI_ADDRFAMILY;
+}
+
 VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 			   const struct addrinfo *hints, struct addrinfo **res)
 {
@@ -118,28 +135,19 @@ VSK_EXPORT int getaddrinfo(const char *node, const char *service,
 	}
 	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
 		return EAI_FAMILY;
-	af = pick_family(h.ai_family, cid);
-	if (!af) {
-		vsk_log(VSK_LOG_WARN, "getaddrinfo(\"%.80s\"): CID %u does not fit the "
-			"IPv4 fake range; ask for AF_INET6 or AF_UNSPEC", node, cid);
-		return EAI_ADDRFAMILY;
-	}
-	/* Stream only: vsock has no datagrams (the docs promise TCP answers
-	 * only), and one result per family means one dial. */
-	if ((h.ai_socktype != 0 && h.ai_socktype != SOCK_STREAM) ||
-	    (h.ai_protocol != 0 && h.ai_protocol != IPPROTO_TCP &&
-	     h.ai_protocol != IPPROTO_MPTCP)) {
-		vsk_log(VSK_LOG_WARN, "getaddrinfo(\"%.80s\"): vsock carries only "
-			"SOCK_STREAM/TCP (asked for socktype %d, protocol %d)", node,
-			h.ai_socktype, h.ai_protocol);
-		return EAI_SOCKTYPE;
-	}
-	h.ai_socktype = SOCK_STREAM;
-	/* Address configuration is irrelevant to vsock. */
+	/* The socket type and protocol stay the caller's: a name resolves
+	 * whatever socket it is for (nmap's tools ask with SOCK_DGRAM for one
+	 * answer per address, then dial TCP), and libc's numeric lookup gives
+	 * the entries, or the EAI_SOCKTYPE/EAI_SERVICE, it gives any name.
+	 * Only a TCP socket can become vsock; UDP to the fake gets EPROTOTYPE
+	 * at connect/sendto.  Address configuration is irrelevant to vsock. */
 	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL)) | AI_NUMERICHOST;
 #ifdef __GLIBC__
 	h.ai_flags &= ~AI_CANONNAME; /* set below with our name */
 #endif
+	af = pick_family(h.ai_family, cid);
+	if (!af)
+		return no_ipv4_fake(node, cid, service, &h);
 	rc = numeric_lookup(af, cid, service, &h, res);
 	if (rc != 0)
 		return rc;

@@ -11,7 +11,7 @@ declare -A want=(
 	[curl]=curl [ssh]=openssh-client [sshd]=openssh-server [python3]=python3
 	[strace]=strace [valgrind]=valgrind
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
-	[clang]=clang [nginx]=nginx-light
+	[clang]=clang [nginx]=nginx-light [ncat]=ncat
 	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
 )
 declare -A path_of=([sshd]=/usr/sbin/sshd [nginx]=/usr/sbin/nginx

@@ -127,7 +127,14 @@ static void check_answers(uint32_t cid, const struct addrinfo *hints,
 		FUZZ_CHECK(ai->ai_family == AF_INET || ai->ai_family == AF_INET6);
 		FUZZ_CHECK(family == AF_UNSPEC || ai->ai_family == family);
 		FUZZ_CHECK(ai->ai_family == AF_INET6 || vsk_cid_fits4(fake_net(), cid));
-		FUZZ_CHECK(ai->ai_socktype == SOCK_STREAM); /* vsock is TCP only */
+		/* The socket the caller asked for, as libc answers any name. */
+		if (hints && hints->ai_socktype)
+			FUZZ_CHECK(ai->ai_socktype == hints->ai_socktype);
+		else
+			FUZZ_CHECK(ai->ai_socktype == SOCK_STREAM || ai->ai_socktype == SOCK_DGRAM ||
+				   ai->ai_socktype == SOCK_RAW || ai->ai_socktype == SOCK_SEQPACKET);
+		if (hints && hints->ai_protocol)
+			FUZZ_CHECK(ai->ai_protocol == hints->ai_protocol);
 		FUZZ_CHECK(vsk_decode_sockaddr(fake_net(), ai->ai_addr, ai->ai_addrlen, &t) ==
 			   VSK_ADDR_OK);
 		FUZZ_CHECK(t.cid == cid && t.family != VSK_APP_MAPPED);
@@ -236,7 +243,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
 			FUZZ_CHECK(rc == EAI_FAMILY);
 		else if (family == AF_INET && !vsk_cid_fits4(fake_net(), cid))
-			FUZZ_CHECK(rc == EAI_ADDRFAMILY);
+			/* libc's verdict on the hints and service comes first, as
+			 * for any name (a name under AI_NUMERICSERV: EAI_NONAME) */
+			FUZZ_CHECK(rc == EAI_ADDRFAMILY || rc == EAI_SOCKTYPE ||
+				   rc == EAI_SERVICE || rc == EAI_BADFLAGS || rc == EAI_NONAME);
 		else if (rc == 0)
 			check_answers(cid, h, res, ni_flags, buflen);
 	}

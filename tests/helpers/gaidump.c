@@ -1,6 +1,7 @@
 /* gaidump: print libc resolver answers in a stable text form, so runs with
  * and without the shim can be compared byte for byte.
- *   gaidump gai NODE|- SERVICE|- FAMILY SOCKTYPE FLAGS   (FAMILY "-": NULL hints)
+ *   gaidump gai NODE|- SERVICE|- FAMILY SOCKTYPE FLAGS [PROTOCOL]
+ *                                           (FAMILY "-": NULL hints)
  *   gaidump hostent_r NAME BUFLEN                         (gethostbyname_r)
  *   gaidump hostaddr IPV4                                 (gethostbyaddr) */
 #include <arpa/inet.h>
@@ -30,13 +31,14 @@ static void print_ai(const struct addrinfo *ai)
 
 int main(int argc, char **argv)
 {
-	if (argc == 7 && !strcmp(argv[1], "gai")) {
+	if ((argc == 7 || argc == 8) && !strcmp(argv[1], "gai")) {
 		struct addrinfo hints = { 0 }, *res = NULL;
 		const struct addrinfo *h = NULL;
 		if (strcmp(argv[4], "-")) {
 			hints.ai_family = atoi(argv[4]);
 			hints.ai_socktype = atoi(argv[5]);
 			hints.ai_flags = atoi(argv[6]);
+			hints.ai_protocol = argc == 8 ? atoi(argv[7]) : 0;
 			h = &hints;
 		}
 		int rc = getaddrinfo(arg(argv[2]), arg(argv[3]), h, &res);

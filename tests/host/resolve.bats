@@ -7,24 +7,98 @@ load ../lib/common
 setup() { common_setup; }
 teardown() { common_teardown; }
 
-gai() { # NAME [FAMILY] [FLAGS]: print python's getaddrinfo answer
+gai() { # NAME [FAMILY] [FLAGS] [SOCKTYPE]: print python's getaddrinfo answer
 	preload python3 -c '
 import socket, sys
 fam = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 flags = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+stype = int(sys.argv[4]) if len(sys.argv) > 4 else socket.SOCK_STREAM
 try:
-    for f, t, p, canon, sa in socket.getaddrinfo(sys.argv[1], 8080, fam, 0, 0, flags):
+    for f, t, p, canon, sa in socket.getaddrinfo(sys.argv[1], 8080, fam, stype, 0, flags):
         print(f.name, t.name, p, canon or "-", sa[0], sa[1])
 except socket.gaierror as e:
     print("gaierror", e.errno)' "$@"
 }
 
-@test "vsock-<CID>.local answers IPv4 then IPv6, stream only" {
+@test "vsock-<CID>.local answers IPv4 then IPv6" {
 	run gai vsock-3.local
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "AF_INET SOCK_STREAM 6 - 127.128.0.3 8080" ]
 	[ "${lines[1]}" = "AF_INET6 SOCK_STREAM 6 - 100::7673:6f63:0:3 8080" ]
 	[ "${#lines[@]}" -eq 2 ]
+	# no socket type: one answer per type for each address, as glibc gives
+	run gai vsock-3.local 0 0 0
+	[ "$output" = "AF_INET SOCK_STREAM 6 - 127.128.0.3 8080
+AF_INET SOCK_DGRAM 17 - 127.128.0.3 8080
+AF_INET SOCK_RAW 0 - 127.128.0.3 8080
+AF_INET6 SOCK_STREAM 6 - 100::7673:6f63:0:3 8080
+AF_INET6 SOCK_DGRAM 17 - 100::7673:6f63:0:3 8080
+AF_INET6 SOCK_RAW 0 - 100::7673:6f63:0:3 8080" ]
+}
+
+# shape FAMILY NODE SERVICE HINTS...: gaidump's answer reduced to the socket
+# type and protocol of each entry of FAMILY (0: every entry), or its error.
+shape() {
+	local fam=$1
+	shift
+	"$ROOT/build/helpers/gaidump" gai "$@" | awk -v fam="$fam" '
+		/^error/ { print; next }
+		{ split($1, f, "="); if (fam == 0 || f[2] == fam) print $2, $3 }'
+}
+
+@test "every socket type and protocol hint: the same entries or error as a real name" {
+	local svc fam st proto real mine node bad=0 n=0
+	AI_PASSIVE=1
+	for svc in - 8080 http; do
+		for fam in 2 10 0; do
+			node=127.0.0.1
+			[ "$fam" = 10 ] && node=::1
+			# 0 STREAM DGRAM RAW SEQPACKET DCCP x 0 TCP UDP DCCP SCTP UDPLITE MPTCP
+			for st in 0 1 2 3 5 6; do
+				for proto in 0 6 17 33 132 136 262; do
+					n=$((n + 1))
+					real=$(shape "$fam" "$node" "$svc" "$fam" "$st" 0 "$proto")
+					if [ "$fam" = 2 ]; then # a name looked up in /etc/hosts
+						mine=$(shape 2 localhost "$svc" 2 "$st" 0 "$proto")
+						[ "$mine" = "$real" ] || { echo "localhost differs: $svc $fam $st $proto"; bad=$((bad + 1)); }
+					fi
+					# AF_UNSPEC: the IPv4 fake's entries, then the IPv6 fake's
+					[[ $fam != 0 || $real == error* ]] || real=$real$'\n'$real
+					mine=$(preload shape 0 vsock-1.local "$svc" "$fam" "$st" 0 "$proto")
+					if [ "$mine" != "$real" ]; then
+						echo "service=$svc family=$fam socktype=$st protocol=$proto"
+						echo "  $node: ${real//$'\n'/, }"
+						echo "  vsock-1.local: ${mine//$'\n'/, }"
+						bad=$((bad + 1))
+					fi
+					# a passive lookup (a server's bind) answers the same
+					mine=$(preload shape 0 vsock-any.local "$svc" "$fam" "$st" $AI_PASSIVE "$proto")
+					[ "$mine" = "$real" ] || { echo "vsock-any.local passive differs: $svc $fam $st $proto"; bad=$((bad + 1)); }
+				done
+			done
+		done
+	done
+	# NULL hints are AF_UNSPEC, any type
+	real=$(shape 0 127.0.0.1 8080 - - -)
+	mine=$(preload shape 0 vsock-1.local 8080 - - -)
+	[ "$mine" = "$real"$'\n'"$real" ] || { echo "NULL hints: $mine"; bad=$((bad + 1)); }
+	echo "$n combinations, $bad differences"
+	[ "$bad" -eq 0 ]
+}
+
+@test "a CID too large for IPv4, asked as AF_INET: a bad hint is still the hint's error" {
+	local st proto real mine
+	for st in 0 1 2 3 5; do
+		for proto in 0 6 17 132 262; do
+			real=$(shape 2 127.0.0.1 8080 2 "$st" 0 "$proto")
+			mine=$(preload shape 2 vsock-4000000000.local 8080 2 "$st" 0 "$proto")
+			[[ $real == error* ]] || real="error -9 Address family for hostname not supported"
+			[ "$mine" = "$real" ] || { echo "socktype=$st protocol=$proto: $mine, want $real"; return 1; }
+			# its IPv6 answer is shaped as any other
+			[ "$(preload shape 10 vsock-4000000000.local 8080 10 "$st" 0 "$proto")" = \
+				"$(shape 10 ::1 8080 10 "$st" 0 "$proto")" ]
+		done
+	done
 }
 
 @test "keywords, case and a trailing dot" {

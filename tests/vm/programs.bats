@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # More unmodified programs, each with its own resolver and socket habits:
-# wget, socat's TCP addresses, perl's IO::Socket, node (libuv) and the JVM
-# (which uses AF_INET6 sockets with IPv4-mapped addresses).
+# wget, socat's TCP addresses, perl's IO::Socket, node (libuv), the JVM
+# (which uses AF_INET6 sockets with IPv4-mapped addresses) and ncat (which
+# resolves every host with SOCK_DGRAM hints, then dials TCP).
 
 load ../lib/common
 
@@ -78,4 +79,41 @@ require("http").createServer((q, r) => r.end("node " + q.socket.remoteAddress + 
 	[ "$output" = "jvm vsock-1.local/127.128.0.1:7007 /127.128.0.1" ]
 	grep -q 'socket(AF_INET6, SOCK_STREAM' "$TEST_TMP/trace"
 	grep -q 'connect([0-9]*, {sa_family=AF_VSOCK, svm_cid=VMADDR_CID_LOCAL, svm_port=0x1b5f' "$TEST_TMP/trace"
+}
+
+@test "ncat client (SOCK_DGRAM hints, then TCP) talks to a native vsock echo, IPv4 and IPv6" {
+	run bash -c "echo ncat | timeout 60 '$VSOCKIFY' ncat -v vsock-1.local 7007 2>'$TEST_TMP/err'"
+	cat "$TEST_TMP/err"
+	[ "$status" -eq 0 ]
+	[ "$output" = "ncat" ]
+	grep -q 'Connected to 127.128.0.1:7007' "$TEST_TMP/err"
+	run bash -c "echo ncat6 | timeout 60 '$VSOCKIFY' ncat -6 -v vsock-host.local 7007 2>'$TEST_TMP/err'"
+	cat "$TEST_TMP/err"
+	[ "$status" -eq 0 ]
+	[ "$output" = "ncat6" ]
+	grep -q 'Connected to 100::7673:6f63:0:2:7007' "$TEST_TMP/err"
+}
+
+@test "ncat -l vsock-any.local serves a native vsock client" {
+	start_bg ncsrv "$VSOCKIFY" ncat -v -l vsock-any.local 8093 \
+		--sh-exec 'read l; echo "ncat got $l from $NCAT_REMOTE_ADDR"'
+	wait_for_log ncsrv "Listening on" 60
+	# a native client that reads the answer before it closes: ncat's
+	# --sh-exec relay stops at the client's EOF (over TCP too)
+	run timeout 60 python3 -c '
+import socket
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM); s.settimeout(30)
+s.connect((1, 8093)); s.sendall(b"hi\n"); print(s.makefile().readline().strip())'
+	echo "$output"
+	cat "$TEST_TMP/ncsrv.log"
+	[ "$output" = "ncat got hi from 127.128.0.1" ]
+	grep -q 'Listening on 127.255.255.255:8093' "$TEST_TMP/ncsrv.log"
+}
+
+@test "ncat -u to a vsock name fails at connect with EPROTOTYPE and a log line" {
+	run timeout 60 env VSOCKIFY_LOG=warn "$VSOCKIFY" ncat -u vsock-1.local 7007 </dev/null
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"vsockify["*"]: connect to 127.128.0.1:7007: only TCP (SOCK_STREAM) can be carried"* ]]
+	[[ $output == *"Protocol wrong type for socket"* ]]
 }

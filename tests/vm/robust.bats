@@ -348,23 +348,34 @@ PY
 	[[ $tcp_out == *"efault rc=-1 EFAULT"* ]]
 }
 
-@test "getaddrinfo of a vsock name asking for UDP or SOCK_DGRAM: EAI_SOCKTYPE" {
-	run timeout 20 env LD_PRELOAD="$LIB" python3 - <<'PY'
-import socket
+@test "getaddrinfo of a vsock name asking for UDP or SOCK_DGRAM answers as 127.0.0.1 does; a UDP connect then gets EPROTOTYPE" {
+	run timeout 20 env VSOCKIFY_LOG=warn LD_PRELOAD="$LIB" python3 - <<'PY'
+import errno, socket
+def shape(host, kw):
+    try:
+        return [(x[1].name, x[2]) for x in socket.getaddrinfo(host, "80", socket.AF_INET, **kw)]
+    except socket.gaierror as e:
+        return "gaierror %d" % e.errno
 for what, kw in [("tcp", dict(proto=socket.IPPROTO_TCP)),
                  ("udp", dict(proto=socket.IPPROTO_UDP)),
-                 ("dgram", dict(type=socket.SOCK_DGRAM))]:
-    try:
-        r = socket.getaddrinfo("vsock-1.local", "80", **kw)
-        print(what, "answered", sorted(set((x[1].name, x[2]) for x in r)))
-    except socket.gaierror as e:
-        print(what, "EAI_SOCKTYPE" if e.errno == socket.EAI_SOCKTYPE else e)
+                 ("dgram", dict(type=socket.SOCK_DGRAM)),
+                 ("dgram+tcp", dict(type=socket.SOCK_DGRAM, proto=socket.IPPROTO_TCP))]:
+    mine = shape("vsock-1.local", kw)
+    print(what, mine, "same" if mine == shape("127.0.0.1", kw) else "DIFFERS")
+f, t, p, _, sa = socket.getaddrinfo("vsock-1.local", 9, socket.AF_INET, socket.SOCK_DGRAM)[0]
+u = socket.socket(f, t, p)
+try: u.connect(sa); print("udp connect succeeded")
+except OSError as e: print("udp connect", errno.errorcode[e.errno])
 PY
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ $output == *"tcp answered [('SOCK_STREAM', 6)]"* ]]
-	[[ $output == *"udp EAI_SOCKTYPE"* ]]
-	[[ $output == *"dgram EAI_SOCKTYPE"* ]]
+	[[ $output == *"tcp [('SOCK_STREAM', 6)] same"* ]]
+	[[ $output == *"udp [('SOCK_DGRAM', 17)] same"* ]]
+	[[ $output == *"dgram [('SOCK_DGRAM', 17)] same"* ]]
+	[[ $output == *"dgram+tcp gaierror $(python3 -c 'import socket; print(socket.EAI_SOCKTYPE)') same"* ]]
+	[[ $output == *"udp connect EPROTOTYPE"* ]]
+	[[ $output == *"vsockify["*"]: connect to 127.128.0.1:9: only TCP"* ]]
+	[[ $output != *DIFFERS* ]]
 }
 
 @test "VSOCKIFY_FAKE_NET4=127.0.0.0/8 or 0.0.0.0/8 is refused with a log line; 127.0.0.1 stays TCP" {
