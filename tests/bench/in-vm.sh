@@ -6,6 +6,7 @@
 #   A  vsbench --raw-vsock client -> CID 1               (native AF_VSOCK)
 #   B  plain TCP vsbench client, LD_PRELOAD=libvsockify -> vsock-1.local
 #   C  plain TCP vsbench client -> 127.0.0.1 -> socat relay -> VSOCK-CONNECT:1
+#   E  B with VSOCKIFY_EARLY_SOCKETS=on (connrate only: what the opt-in saves)
 # The server is the same raw-vsock vsbench server for all three paths, so only
 # the client side differs.  Rounds alternate the order of A, B and C.
 #
@@ -81,6 +82,8 @@ client() { # PATH TEST: run one client on path A, B or C
 		A) "$BIN" "$2" "${quick[@]}" --raw-vsock --host 1 --port $VPORT ;;
 		B) LD_PRELOAD=$LIB "$BIN" "$2" "${quick[@]}" --host vsock-1.local --port $VPORT ;;
 		C) "$BIN" "$2" "${quick[@]}" --host 127.0.0.1 --port $TPORT ;;
+		E) VSOCKIFY_EARLY_SOCKETS=on LD_PRELOAD=$LIB "$BIN" "$2" "${quick[@]}" \
+			--host vsock-1.local --port $VPORT ;;
 	esac
 }
 
@@ -95,11 +98,12 @@ run() { # PATH ROUND TEST
 	fi
 }
 
-paths=(A B C)
 for ((r = 1; r <= rounds; r++)); do
 	for t in bulk pingpong connrate; do
-		for ((k = 0; k < 3; k++)); do
-			run "${paths[(r + k - 1) % 3]}" "$r" "$t"
+		paths=(A B C)
+		[[ $t == connrate ]] && paths+=(E)
+		for ((k = 0; k < ${#paths[@]}; k++)); do
+			run "${paths[(r + k - 1) % ${#paths[@]}]}" "$r" "$t"
 		done
 	done
 done

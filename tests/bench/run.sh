@@ -151,6 +151,8 @@ qA, qB, qC = (m("pingpong", "p99_us", p) for p in "ABC")
 row("ping-pong p99, µs (B/A)", qA, qB, qC, div(qB, qA))
 rA, rB, rC = (m("connrate", "conn_per_s", p) for p in "ABC")
 row("connections/s (B/A)", rA, rB, rC, div(rB, rA), ">=", 0.9)
+rE = m("connrate", "conn_per_s", "E")
+row("connections/s, VSOCKIFY_EARLY_SOCKETS=on in B (B/A)", rA, rE, rC, div(rE, rA))
 names = {"gai_localhost_ns": "getaddrinfo(localhost)", "gai_hosts_ns": "getaddrinfo(/etc/hosts name)",
          "connect_close_ns": "socket+connect+close 127.0.0.1", "getsockname_ns": "getsockname",
          "getpeername_ns": "getpeername", "setsockopt_nodelay_ns": "setsockopt(TCP_NODELAY)"}

@@ -2,7 +2,9 @@
 # Programs that use vsock and plain TCP in one process, in the default
 # configuration (early vsock sockets off).  Each runs under the shim and,
 # as the oracle, without it with its "vsock" server on TCP; the two reports
-# must be the same.  Ports 9351..9379.
+# must be the same.  The probes' "vsock" connects reach the native vsock
+# echo server, or nothing (the fake 127.128.0.1 leads to no TCP server).
+# Ports 9351..9379.
 
 load ../lib/common
 
@@ -26,15 +28,15 @@ same_as_tcp() {
 	echo "oracle ($status): $output"
 	[ "$status" -eq 0 ] || return 1
 	oracle=$output
-	run env VHOST=vsock-1.local VSOCKIFY_LOG=info VSOCKIFY_LOG_FILE="$TEST_TMP/shim.log" \
-		strace -f -qq -o "$TEST_TMP/strace" -e trace=socket,connect \
-		env LD_PRELOAD="$LIB" "$@"
+	run env VHOST=vsock-1.local VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE="$TEST_TMP/shim.log" \
+		LD_PRELOAD="$LIB" "$@"
 	echo "shim ($status): $output"
 	[ "$status" -eq 0 ] || return 1
 	shim=$output
 	[ "$oracle" = "$shim" ] || { diff <(echo "$oracle") <(echo "$shim"); return 1; }
-	# The vsock connects really were vsock.
-	grep -q 'connect([0-9]*, {sa_family=AF_VSOCK' "$TEST_TMP/strace"
+	# The vsock connects were swapped (and only the native vsock echo
+	# server could answer them: 127.128.0.1 leads to no TCP server).
+	grep -q -- '-> vsock:1:' "$TEST_TMP/shim.log"
 }
 
 probe() { # MODE: the probe in that mode, VHOST from same_as_tcp
