@@ -781,11 +781,11 @@ static int name_unlisted_vsock(name_fn real, int fd, struct sockaddr *sa, sockle
 	int rule;
 	enum vsk_app_family fam = vsk_read_mark(fd, &rule);
 
-	if (!fam)
-		return 0;
+	/* Asked again after the mark: if the number changed in between, the
+	 * mark may be another file's (none), so answer for what is there. */
 	if (real(fd, (struct sockaddr *)&got, &glen) != 0)
 		return -1; /* closed meanwhile: EBADF, as TCP's could say */
-	if (got.ss_family != AF_VSOCK) /* replaced meanwhile: what is there now */
+	if (got.ss_family != AF_VSOCK || !fam) /* replaced meanwhile, or native */
 		return show_bytes(&got, glen, sa, orig, len);
 	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
 	if ((n = vsk_shown_by_mark(fd, rule, fam, &rule_peer, &shown)) && rule_peer == peer)

@@ -141,6 +141,8 @@ try:
     print("child without the shim:", s.recv(100).decode().strip())
 except OSError as e:
     print("child without the shim: error", errno.errorcode.get(e.errno, e.errno))
+except TypeError: # Python took the fd for the AF_VSOCK socket it is
+    print("child without the shim: error: family", s.family.name)
 """
     out = subprocess.run([sys.executable, "-c", child, str(s.fileno()), str(tport)],
                          env=env, pass_fds=[s.fileno()], capture_output=True, text=True)

@@ -51,19 +51,22 @@ print("the limit is back:", resource.getrlimit(resource.RLIMIT_NOFILE)[0] == sof
 		LD_PRELOAD="$LIB" bash -c "$(declare -f at_limit); at_limit 64 4096 $TP"
 	echo "$output"
 	[ "$status" -eq 0 ]
+	# The swap itself needs a spare fd (README, "Limits"): EMFILE there.
 	[ "$output" = "tcp at the limit: t
-rule at the limit: r
+rule at the limit: error EMFILE
 rule after freeing fds: again
 the limit is back: True" ]
-	# Nothing to report: the read needed one fd more, and got it.
-	! grep -q 'Too many open files' "$TEST_TMP/log"
+	# The rules were read (the rule applied at once), and the read that
+	# needed one more fd is not reported as a problem.
+	! grep -q 'rules could not be read\|cannot open' "$TEST_TMP/log"
 	# The oracle has no rule: 192.0.2.9 is unreachable there.
 	[[ $oracle == *"tcp at the limit: t"* ]]
 }
 
 @test "the first rule lookup at the hard fd limit: EMFILE and a log line, then the rules are read once fds are free" {
-	run env VSOCKIFY_RULES="connect 192.0.2.9:9381 vsock:1:$VP" VSOCKIFY_LOG_FILE="$TEST_TMP/log" \
-		LD_PRELOAD="$LIB" bash -c "$(declare -f at_limit); at_limit 64 64 $TP"
+	# The log goes to stderr: at the fd limit no log file can be opened.
+	run env VSOCKIFY_RULES="connect 192.0.2.9:9381 vsock:1:$VP" \
+		LD_PRELOAD="$LIB" bash -c "$(declare -f at_limit); at_limit 64 64 $TP 2>'$TEST_TMP/log'"
 	echo "$output"
 	cat "$TEST_TMP/log"
 	[ "$status" -eq 0 ]
@@ -97,9 +100,9 @@ for target in (1048575, 1048576, 2000001):
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$output" = "1048575 high 127.128.0.1 True
- listener 127.128.255.255 127.128.0.1
+ listener 127.255.255.255 127.128.0.1
 1048576 high 127.128.0.1 True
- listener 127.128.255.255 127.128.0.1
+ listener 127.255.255.255 127.128.0.1
 2000001 high 127.128.0.1 True
- listener 127.128.255.255 127.128.0.1" ]
+ listener 127.255.255.255 127.128.0.1" ]
 }
