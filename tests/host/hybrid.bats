@@ -854,25 +854,28 @@ b'greeting greet\n'" ]
 }
 
 @test "two servers binding one hybrid port at once: one of them gets EADDRINUSE, as on TCP (20 trials)" {
-	local i base out host t0
+	local i base out host
 	base=$(free_tcp_port)
 	racer='
-import errno, socket, sys, time
-host, port, t0 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-time.sleep(max(0, t0 - time.time()))
+import errno, os, socket, sys, time
+host, port, barrier = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+open(os.path.join(barrier, str(os.getpid())), "w").close()
+deadline = time.time() + 60 # every racer has started, then all bind at once
+while len(os.listdir(barrier)) < 40 and time.time() < deadline:
+    time.sleep(0.01)
 l = socket.socket()
 try:
     l.bind((host, port)); time.sleep(0.05); l.listen(); print("listening")
 except OSError as e:
     print(errno.errorcode[e.errno])
-time.sleep(max(0, t0 + 2 - time.time()))'
-	# 20 pairs at once, each pair on its own port; every process binds at
-	# t0 and holds its port until t0 + 2 s, well past the other's bind.
+time.sleep(2)'
+	# 20 pairs, each pair on its own port; all 40 processes bind once all
+	# have started, and hold their ports 2 s, well past the others' binds.
 	for host in 127.0.0.1 vsock-3.local; do
-		t0=$(python3 -c 'import time; print(time.time() + 4)')
+		rm -rf "$TEST_TMP/barrier"; mkdir "$TEST_TMP/barrier"
 		for ((i = 0; i < 20; i++)); do
-			"${HY[@]}" python3 -c "$racer" $host $((base + i)) "$t0" >"$TEST_TMP/$i.a" &
-			"${HY[@]}" python3 -c "$racer" $host $((base + i)) "$t0" >"$TEST_TMP/$i.b" &
+			"${HY[@]}" python3 -c "$racer" $host $((base + i)) "$TEST_TMP/barrier" >"$TEST_TMP/$i.a" &
+			"${HY[@]}" python3 -c "$racer" $host $((base + i)) "$TEST_TMP/barrier" >"$TEST_TMP/$i.b" &
 		done
 		wait
 		for ((i = 0; i < 20; i++)); do
