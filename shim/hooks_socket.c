@@ -12,56 +12,21 @@
 
 #include "swap.h"
 
-/* route_for cannot tell: the rules could not be read (errno is set). */
-#define ROUTE_UNKNOWN ((enum vsk_decode_result)-1)
-
-/* Where a connect/bind address leads on vsock: a fake address, or else the
- * first rule of that kind (docs/rules.md).  *rule gets the rule's index, or
- * -1.  An address length the kernel would refuse is never ours: the kernel
- * says EINVAL. */
-static enum vsk_decode_result route_for(const struct sockaddr *sa, socklen_t len,
-					enum vsk_rule_kind kind, struct vsk_target *t,
-					int *rule)
+/* Where a connect/bind address leads (vsk_route).  The rules are read
+ * only for an address that is not a fake one: most processes never need
+ * them.  VSK_ROUTE_UNKNOWN comes with errno set. */
+static enum vsk_route route_for(const struct sockaddr *sa, socklen_t len,
+				enum vsk_rule_kind kind, struct vsk_target *t, int *rule)
 {
 	const struct vsk_rules *rs;
-	enum vsk_decode_result fake;
-	uint16_t port;
+	enum vsk_route route = vsk_route_fake(&vsk_cfg->net, sa, len, t, rule);
 
-	*rule = -1;
-	if (len > sizeof(struct sockaddr_storage))
-		return VSK_ADDR_NOT_OURS;
-	fake = vsk_decode_sockaddr(&vsk_cfg->net, sa, len, t);
-	if (fake != VSK_ADDR_NOT_OURS || __builtin_expect(!(rs = vsk_rules())->n, 1)) {
-		if (__builtin_expect(fake == VSK_ADDR_NOT_OURS && rs->unreadable, 0)) {
-			vsk_fail(rs->unreadable);
-			return ROUTE_UNKNOWN;
-		}
-		return fake;
-	}
-	if ((*rule = vsk_rules_match_addr(rs, kind, sa, len)) < 0)
-		return VSK_ADDR_NOT_OURS;
-	/* sin_port and sin6_port share their offset. */
-	port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	vsk_rule_target(&rs->rule[*rule], port, &t->cid, &t->port);
-	return VSK_ADDR_OK;
-}
-
-/* The address the app used, kept to show it back (connect: getpeername,
- * bind: getsockname), cleaned as the kernel would report it. */
-static uint8_t keep_app_addr(const struct sockaddr *sa, unsigned char *out)
-{
-	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in in;
-		memcpy(&in, sa, sizeof(in));
-		memset(in.sin_zero, 0, sizeof(in.sin_zero));
-		memcpy(out, &in, sizeof(in));
-		return sizeof(in);
-	}
-	struct sockaddr_in6 in6;
-	memcpy(&in6, sa, sizeof(in6));
-	in6.sin6_flowinfo = 0;
-	memcpy(out, &in6, sizeof(in6));
-	return sizeof(in6);
+	if (route != VSK_ROUTE_NOT_OURS)
+		return route;
+	rs = vsk_rules();
+	if ((route = vsk_route_by_rule(rs, sa, len, kind, t, rule)) == VSK_ROUTE_UNKNOWN)
+		vsk_fail(rs->unreadable);
+	return route;
 }
 
 static void log_refused_type(const char *what, const struct sockaddr *sa,
@@ -114,7 +79,7 @@ enum { SWAP_GO = 1, SWAP_PASS = 0, SWAP_REFUSED = -1 };
 /* The common start of a connect or bind to one of our addresses: is this a
  * TCP socket vsock can stand in for, and does the address name a CID? */
 static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
-		    enum vsk_decode_result route, int rule, bool for_bind, struct vsk_swap *sw)
+		    enum vsk_route route, int rule, bool for_bind, struct vsk_swap *sw)
 {
 	const char *what = for_bind ? "bind to" : "connect to";
 	char buf[80];
@@ -135,16 +100,16 @@ static int vet_swap(int fd, const struct sockaddr *sa, socklen_t len,
 			vsk_addr_str(sa, len, buf, sizeof(buf)), fd, strerror(-rc));
 		return vsk_fail(-rc);
 	}
-	if (route == VSK_ADDR_INVALID) {
+	if (route == VSK_ROUTE_INVALID) {
 		vsk_log(VSK_LOG_WARN, "%s %s: address names no vsock CID", what,
 			vsk_addr_str(sa, len, buf, sizeof(buf)));
 		return vsk_fail(for_bind ? EADDRNOTAVAIL : EHOSTUNREACH);
 	}
 	sw->rule = rule;
 	if (rule >= 0 && for_bind)
-		sw->shown.local_len = keep_app_addr(sa, sw->shown.local);
+		sw->shown.local_len = vsk_keep_app_addr(sa, sw->shown.local);
 	else if (rule >= 0)
-		sw->shown.peer_len = keep_app_addr(sa, sw->shown.peer);
+		sw->shown.peer_len = vsk_keep_app_addr(sa, sw->shown.peer);
 	return SWAP_GO;
 }
 
@@ -215,7 +180,7 @@ static int swap_and_connect(struct vsk_swap *sw, const struct sockaddr_vm *vm,
 }
 
 static int connect_fake(int fd, const struct sockaddr *sa, socklen_t len,
-			enum vsk_decode_result route, const struct vsk_target *t, int rule)
+			enum vsk_route route, const struct vsk_target *t, int rule)
 {
 	struct vsk_swap sw;
 	struct sockaddr_vm vm;
@@ -239,13 +204,13 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 static int connect_plain(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct vsk_target t;
-	enum vsk_decode_result route;
+	enum vsk_route route;
 	int rule;
 
 	route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule);
-	if (route == VSK_ADDR_NOT_OURS)
+	if (route == VSK_ROUTE_NOT_OURS)
 		return vsk_real.connect(fd, sa, len);
-	if (route == ROUTE_UNKNOWN)
+	if (route == VSK_ROUTE_UNKNOWN)
 		return -1;
 	return connect_fake(fd, sa, len, route, &t, rule);
 }
@@ -363,7 +328,7 @@ static int swap_from_early(int fd, long long gen, enum vsk_app_family fam, int r
 	sw->fam = fam;
 	sw->rule = rule;
 	if (rule >= 0)
-		sw->shown.peer_len = keep_app_addr(sa, sw->shown.peer);
+		sw->shown.peer_len = vsk_keep_app_addr(sa, sw->shown.peer);
 	return 0;
 }
 
@@ -384,14 +349,14 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	struct sockaddr_vm vm;
 	struct vsk_swap sw;
 	char buf[80];
-	enum vsk_decode_result route = VSK_ADDR_NOT_OURS;
+	enum vsk_route route = VSK_ROUTE_NOT_OURS;
 	int rule, err, rc, h;
 
 	if (sa && len >= sizeof(sa_family_t) && len <= sizeof(struct sockaddr_storage) &&
 	    sa->sa_family == (fam == VSK_APP_INET4 ? AF_INET : AF_INET6) &&
-	    (route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule)) == ROUTE_UNKNOWN)
+	    (route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule)) == VSK_ROUTE_UNKNOWN)
 		return -1;
-	if (route != VSK_ADDR_OK) {
+	if (route != VSK_ROUTE_VSOCK) {
 		if (vsk_early_to_tcp(fd, e, false, gen) != 0)
 			return -1;
 		/* Still early only in a vfork child, whose number is TCP now. */
@@ -417,7 +382,7 @@ static int connect_early(int fd, struct vsk_fd_entry *e, const struct sockaddr *
 	}
 	if (rule >= 0) {
 		unsigned char shown[VSK_SHOWN_MAX];
-		vsk_fd_set_shown(fd, true, (const struct sockaddr *)shown, keep_app_addr(sa, shown));
+		vsk_fd_set_shown(fd, true, (const struct sockaddr *)shown, vsk_keep_app_addr(sa, shown));
 	}
 	err = vsk_real.connect(fd, (const struct sockaddr *)&vm, sizeof(vm)) == 0 ? 0 : errno;
 	if (err == 0 || err == EINPROGRESS) {
@@ -459,7 +424,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 	struct vsk_target t;
 	struct sockaddr_vm vm, peer;
 	socklen_t plen = sizeof(peer);
-	enum vsk_decode_result route;
+	enum vsk_route route;
 	unsigned state;
 	int rule, rc;
 
@@ -480,9 +445,9 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 		return connect_progress(fd, e);
 	if (state & VSK_FD_HYBRID) /* connected, or a listener: as TCP says */
 		return vsk_fail(EISCONN);
-	if ((route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule)) == ROUTE_UNKNOWN)
+	if ((route = route_for(sa, len, VSK_RULE_CONNECT, &t, &rule)) == VSK_ROUTE_UNKNOWN)
 		return -1;
-	if (route != VSK_ADDR_OK) {
+	if (route != VSK_ROUTE_VSOCK) {
 		/* vsock cannot reach a real address; say what TCP would. */
 		if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
 			return vsk_fail(EISCONN);
@@ -495,7 +460,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 			return vsk_fail(-rc);
 		sw.rule = rule;
 		if (rule >= 0)
-			sw.shown.peer_len = keep_app_addr(sa, sw.shown.peer);
+			sw.shown.peer_len = vsk_keep_app_addr(sa, sw.shown.peer);
 		if ((rc = vsk_hybrid_rule_for(vm.svm_cid)) >= 0)
 			return vsk_hybrid_connect(&sw, rc, t.port, sa, len);
 		return swap_and_connect(&sw, &vm, sa, len);
@@ -507,7 +472,7 @@ static int connect_ours(int fd, struct vsk_fd_entry *e, const struct sockaddr *s
 		unsigned char shown[VSK_SHOWN_MAX];
 		int saved = errno;
 		vsk_fd_set_shown(fd, true, (const struct sockaddr *)shown,
-				      keep_app_addr(sa, shown));
+				      vsk_keep_app_addr(sa, shown));
 		errno = saved;
 	}
 	return rc;
@@ -578,7 +543,7 @@ static int hybrid_listener_for(uint32_t cid)
 }
 
 static int bind_fake(int fd, const struct sockaddr *sa, socklen_t len,
-		     enum vsk_decode_result route, const struct vsk_target *t, int rule)
+		     enum vsk_route route, const struct vsk_target *t, int rule)
 {
 	struct vsk_swap sw;
 	struct sockaddr_vm vm;
@@ -619,7 +584,7 @@ VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct vsk_fd_entry *e;
 	struct vsk_target t;
-	enum vsk_decode_result route;
+	enum vsk_route route;
 	int rule;
 
 	vsk_init();
@@ -629,9 +594,9 @@ VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	if (e) /* already bound, like TCP: the kernel says EINVAL */
 		return vsk_real.bind(fd, sa, len);
 	route = route_for(sa, len, VSK_RULE_LISTEN, &t, &rule);
-	if (route == VSK_ADDR_NOT_OURS)
+	if (route == VSK_ROUTE_NOT_OURS)
 		return vsk_real.bind(fd, sa, len);
-	if (route == ROUTE_UNKNOWN)
+	if (route == VSK_ROUTE_UNKNOWN)
 		return -1;
 	return bind_fake(fd, sa, len, route, &t, rule);
 }
@@ -664,27 +629,16 @@ static int show_bytes(const struct sockaddr_storage *shown, socklen_t shown_len,
 	return 0;
 }
 
-static int show_addr(enum vsk_app_family fam, const struct sockaddr_vm *vm,
+/* Show vm to the app as vsk_shown_addr says. */
+static int show_addr(enum vsk_app_family fam, const struct sockaddr_vm *vm, bool peer,
+		     const struct sockaddr_storage *kept, socklen_t kept_len, uint32_t local_cid,
 		     struct sockaddr *sa, socklen_t orig, socklen_t *len)
 {
 	struct sockaddr_storage shown;
-	socklen_t shown_len = vsk_encode_sockaddr(&vsk_cfg->net, fam, vm->svm_cid,
-						  vm->svm_port, &shown);
+	socklen_t n = vsk_shown_addr(&vsk_cfg->net, fam, vm, peer, kept, kept_len, local_cid,
+				     &shown);
 
-	return show_bytes(&shown, shown_len, sa, orig, len);
-}
-
-/* A socket a rule made shows the address the app used (docs/rules.md);
- * a listener bound to port 0 shows the port vsock picked. */
-static socklen_t shown_by_rule(int fd, bool peer, const struct sockaddr_vm *vm,
-			       struct sockaddr_storage *out)
-{
-	socklen_t n = vsk_fd_shown(fd, peer, out);
-	struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
-
-	if (n && !peer && in->sin_port == 0 && vm->svm_family == AF_VSOCK) /* sin6_port too */
-		in->sin_port = htons(vsk_fold_port(vm->svm_port));
-	return n;
+	return show_bytes(&shown, n, sa, orig, len);
 }
 
 /* Call real (getsockname, getpeername) for one of ours.  The kernel itself
@@ -713,17 +667,17 @@ static int fetch_name(name_fn real, int fd, struct sockaddr *sa, socklen_t *len,
 	return real(fd, (struct sockaddr *)got, &glen);
 }
 
-/* A connected vsock socket reports its local CID as "any" (TCP would show
- * the real source address): name this machine instead. */
-static void fill_local_cid(int fd, struct sockaddr_vm *vm)
+/* What a local CID "any" in vm shows as: only a connected socket names
+ * a machine (vsk_shown_local_cid). */
+static uint32_t local_cid_for(int fd, bool peer, const struct sockaddr_vm *vm)
 {
-	struct sockaddr_vm peer;
-	socklen_t plen = sizeof(peer);
+	struct sockaddr_vm other;
+	socklen_t olen = sizeof(other);
 
-	if (vm->svm_cid != VSK_CID_ANY ||
-	    vsk_real.getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
-		return;
-	vm->svm_cid = peer.svm_cid == VSK_CID_LOCAL ? VSK_CID_LOCAL : vsk_local_cid();
+	if (peer || vm->svm_cid != VSK_CID_ANY ||
+	    vsk_real.getpeername(fd, (struct sockaddr *)&other, &olen) != 0)
+		return VSK_CID_ANY;
+	return vsk_shown_local_cid(other.svm_cid, vsk_local_cid);
 }
 
 static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
@@ -755,17 +709,18 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 								 : sizeof(struct sockaddr_in6),
 				  sa, orig, len);
 	}
+	/* A socket a rule made shows the address the app used (docs/rules.md). */
 	if (atomic_load_explicit(&e->state, memory_order_acquire) & VSK_FD_SHOWN) {
-		struct sockaddr_storage shown;
-		socklen_t n = shown_by_rule(fd, peer, vm, &shown);
+		struct sockaddr_storage kept;
+		socklen_t n = vsk_fd_shown(fd, peer, &kept);
 		if (n)
-			return show_bytes(&shown, n, sa, orig, len);
+			return show_addr(vsk_fd_family(e), vm, peer, &kept, n, VSK_CID_ANY, sa,
+					 orig, len);
 	}
 	if (want != AF_VSOCK) /* a hybrid socket always has its addresses */
 		return vsk_fail(ENOTCONN);
-	if (!peer)
-		fill_local_cid(fd, vm);
-	return show_addr(vsk_fd_family(e), vm, sa, orig, len);
+	return show_addr(vsk_fd_family(e), vm, peer, NULL, 0, local_cid_for(fd, peer, vm), sa,
+			 orig, len);
 }
 
 /* No entry, yet the kernel answered AF_VSOCK: native vsock, or a socket
@@ -790,9 +745,7 @@ static int name_unlisted_vsock(name_fn real, int fd, struct sockaddr *sa, sockle
 	struct sockaddr_vm *vm = (struct sockaddr_vm *)(void *)&got;
 	if ((n = vsk_shown_by_mark(fd, rule, fam, &rule_peer, &shown)) && rule_peer == peer)
 		return show_bytes(&shown, n, sa, orig, len);
-	if (!peer)
-		fill_local_cid(fd, vm);
-	return show_addr(fam, vm, sa, orig, len);
+	return show_addr(fam, vm, peer, NULL, 0, local_cid_for(fd, peer, vm), sa, orig, len);
 }
 
 /* A Unix socket we don't know may be a hybrid one an exec'd program
@@ -883,7 +836,8 @@ static int accept_ours(int fd, enum vsk_app_family fam, bool hybrid, struct sock
 	}
 	vsk_mark_socket(nfd, fam, -1);
 	if (sa)
-		show_addr(fam, (struct sockaddr_vm *)(void *)&got, sa, orig, len);
+		show_addr(fam, (struct sockaddr_vm *)(void *)&got, true, NULL, 0, VSK_CID_ANY, sa,
+			  orig, len);
 	return nfd;
 }
 
@@ -1182,7 +1136,7 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 	struct vsk_fd_entry *e;
 	struct vsk_target t;
 	struct vsk_swap sw;
-	enum vsk_decode_result route;
+	enum vsk_route route;
 	int rule;
 
 	*drop_addr = false;
@@ -1195,9 +1149,9 @@ static int vet_destination(int fd, const struct sockaddr *dst, socklen_t len,
 		return 1;
 	}
 	route = route_for(dst, len, VSK_RULE_CONNECT, &t, &rule);
-	if (route == VSK_ADDR_NOT_OURS)
+	if (route == VSK_ROUTE_NOT_OURS)
 		return 0;
-	if (route == ROUTE_UNKNOWN)
+	if (route == VSK_ROUTE_UNKNOWN)
 		return -1;
 	if (!(flags & MSG_FASTOPEN)) {
 		if (rule >= 0) /* a real address: the kernel answers as it would */
