@@ -439,7 +439,7 @@ static int bind_path(int ufd, const char *path)
 }
 
 /* The second family of a dual-stack server shares the first's socket, as
- * for vsock listeners (share_listener in hooks_socket.c). */
+ * for vsock listeners (share_listener in hooks_listen.c). */
 static int share_hybrid(struct vsk_swap *sw, const char *path, uint32_t bound_cid, uint32_t port)
 {
 	int sibling = vsk_fd_find_sibling_listener(0, 0, sw->fam, path), dfd, err;

@@ -127,7 +127,6 @@ struct vsk_epoll_reg {
 
 /* What getsockname/getpeername show for a socket a rule made: the address
  * the app bound or dialled.  A length of 0: the fake address, as usual. */
-#define VSK_SHOWN_MAX 28 /* sizeof(struct sockaddr_in6) */
 struct vsk_shown {
 	uint32_t rule_plus1; /* after an exec: rebuild from this rule when asked */
 	uint32_t vm_cid, vm_port; /* a hybrid listener: the VM's CID, its port */

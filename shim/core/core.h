@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <linux/vm_sockets.h>
 
 #define VSK_CID_HYPERVISOR 0u
 #define VSK_CID_LOCAL 1u
@@ -202,6 +203,56 @@ socklen_t vsk_rule_shown_addr(const struct vsk_rule *r, enum vsk_app_family fam,
 			      uint16_t port, struct sockaddr_storage *out);
 /* A rule in the normalised form --check prints.  Length, or -1. */
 int vsk_rule_format(const struct vsk_rules *rs, uint32_t i, char *buf, size_t len);
+
+/* ---- routing decisions (route.c) ------------------------------------------ */
+
+/* Where a connect or bind address leads. */
+enum vsk_route {
+	VSK_ROUTE_NOT_OURS = 0, /* a real address: the kernel's, untouched */
+	VSK_ROUTE_VSOCK,        /* to vsock: the target says where */
+	VSK_ROUTE_INVALID,      /* a fake address that names no CID */
+	VSK_ROUTE_UNKNOWN,      /* the rules could not be read: the call fails
+				 * with rs->unreadable */
+};
+
+/* A fake address, or else the first rule of kind (VSK_RULE_CONNECT or
+ * VSK_RULE_LISTEN; docs/rules.md): t gets the CID and vsock port, *rule
+ * the rule's index or -1.  An address longer than sockaddr_storage is
+ * never ours: the kernel says EINVAL. */
+enum vsk_route vsk_route(const struct vsk_fake_net *net, const struct vsk_rules *rs,
+			 const struct sockaddr *sa, socklen_t len, enum vsk_rule_kind kind,
+			 struct vsk_target *t, int *rule);
+/* vsk_route's two steps, for a caller that reads its rules only when an
+ * address needs them: the fake addresses (VSK_ROUTE_NOT_OURS: ask the
+ * rules next), then the rules. */
+enum vsk_route vsk_route_fake(const struct vsk_fake_net *net, const struct sockaddr *sa,
+			      socklen_t len, struct vsk_target *t, int *rule);
+enum vsk_route vsk_route_by_rule(const struct vsk_rules *rs, const struct sockaddr *sa,
+				 socklen_t len, enum vsk_rule_kind kind, struct vsk_target *t,
+				 int *rule);
+
+/* The longest address a socket keeps to show: sizeof(struct sockaddr_in6). */
+#define VSK_SHOWN_MAX 28
+/* The address the app used, kept to show it back after a rule routed it
+ * (connect: getpeername, bind: getsockname), cleaned as the kernel would
+ * report it.  sa is a whole AF_INET or AF_INET6 address (a rule matched
+ * it).  Returns its length. */
+uint8_t vsk_keep_app_addr(const struct sockaddr *sa, unsigned char out[VSK_SHOWN_MAX]);
+
+/* A connected vsock socket reports its local CID as "any" (TCP would show
+ * the real source address): the CID to show instead, for a peer at
+ * peer_cid.  this_cid (this machine's CID) is asked only when needed. */
+uint32_t vsk_shown_local_cid(uint32_t peer_cid, uint32_t (*this_cid)(void));
+/* What getsockname (peer false) or getpeername (peer true) shows an app of
+ * family fam for a socket whose own address is vm (AF_UNIX for a hybrid
+ * one).  kept, kept_len: the address a rule kept for that side (at most
+ * VSK_SHOWN_MAX), shown as the app used it, except that a listener on
+ * port 0 shows the port vsock picked; kept_len 0: vm as a fake address,
+ * with a local CID "any" shown as local_cid (vsk_shown_local_cid, or
+ * VSK_CID_ANY when the socket is not connected).  Returns the length. */
+socklen_t vsk_shown_addr(const struct vsk_fake_net *net, enum vsk_app_family fam,
+			 const struct sockaddr_vm *vm, bool peer, const void *kept,
+			 socklen_t kept_len, uint32_t local_cid, struct sockaddr_storage *out);
 
 /* ---- configuration ------------------------------------------------------ */
 

@@ -557,11 +557,221 @@ static void test_rules_match(void)
 	vsk_rules_free(&rs);
 }
 
+/* vsk_route with the address's own length, as an app passes it. */
+static enum vsk_route route(const struct vsk_fake_net *net, const struct vsk_rules *rs,
+			    enum vsk_rule_kind kind, const char *addr, uint16_t port,
+			    struct vsk_target *t, int *rule)
+{
+	struct sockaddr_storage ss = inet(addr, port);
+	socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						: sizeof(struct sockaddr_in6);
+
+	return vsk_route(net, rs, (struct sockaddr *)&ss, len, kind, t, rule);
+}
+
+static void test_route(void)
+{
+	struct vsk_fake_net net;
+	struct vsk_rules rs = { 0 }, unreadable = { .unreadable = EMFILE };
+	struct vsk_target t;
+	struct sockaddr_storage ss;
+	int rule;
+
+	vsk_fake_net_default(&net);
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "127.128.0.3", 80, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      t.cid == 3 && t.port == 80 && t.family == VSK_APP_INET4 && rule == -1,
+	      "route: an IPv4 fake leads to its CID and port, by no rule");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "100::7673:6f63:0:5", 443, &t, &rule) ==
+			      VSK_ROUTE_VSOCK &&
+		      t.cid == 5 && t.port == 443 && t.family == VSK_APP_INET6 && rule == -1,
+	      "route: an IPv6 fake");
+	CHECK(route(&net, &rs, VSK_RULE_LISTEN, "::ffff:127.128.0.7", 22, &t, &rule) ==
+			      VSK_ROUTE_VSOCK &&
+		      t.cid == 7 && t.port == 22 && t.family == VSK_APP_MAPPED,
+	      "route: a mapped fake, for bind too");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "127.255.255.255", 80, &t, &rule) ==
+			      VSK_ROUTE_VSOCK && t.cid == VSK_CID_ANY,
+	      "route: the 'any' fake");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "127.255.255.254", 80, &t, &rule) ==
+			      VSK_ROUTE_INVALID &&
+		      route(&net, &rs, VSK_RULE_LISTEN, "::ffff:127.255.255.254", 80, &t, &rule) ==
+			      VSK_ROUTE_INVALID,
+	      "route: the unrepresentable fake names no CID");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "127.0.0.1", 80, &t, &rule) == VSK_ROUTE_NOT_OURS &&
+		      route(&net, &rs, VSK_RULE_CONNECT, "::1", 80, &t, &rule) == VSK_ROUTE_NOT_OURS &&
+		      rule == -1,
+	      "route: a real address without rules is not ours");
+	ss = inet("127.128.0.3", 80);
+	CHECK(vsk_route(&net, &rs, (struct sockaddr *)&ss, sizeof(struct sockaddr_in) - 1,
+			VSK_RULE_CONNECT, &t, &rule) == VSK_ROUTE_NOT_OURS &&
+		      vsk_route(&net, &rs, (struct sockaddr *)&ss, sizeof(ss) + 1,
+				VSK_RULE_CONNECT, &t, &rule) == VSK_ROUTE_NOT_OURS,
+	      "route: a short or over-long fake is the kernel's to refuse");
+
+	add_list(&rs, "connect 10.0.0.1:80 vsock:4:8080; connect 10.0.0.1 vsock:3;"
+		      "connect [fd00::5]:443 vsock:5; listen 127.0.0.1 vsock:6;"
+		      "listen *:9000 vsock:any:9100; listen 10.0.0.1 vsock:2");
+	CHECK(rs.n == 6, "route: six rules: %s", last_problem);
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "10.0.0.1", 80, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 0 && t.cid == 4 && t.port == 8080,
+	      "route: a connect rule with an exact port and a vsock port");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "10.0.0.1", 22, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 1 && t.cid == 3 && t.port == 22,
+	      "route: a connect rule for any port keeps the app's");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "::ffff:10.0.0.1", 22, &t, &rule) ==
+			      VSK_ROUTE_VSOCK && rule == 1,
+	      "route: an IPv4 rule routes the mapped form");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "fd00::5", 443, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 2 && t.cid == 5 && t.port == 443 &&
+		      route(&net, &rs, VSK_RULE_CONNECT, "fd00::5", 80, &t, &rule) ==
+			      VSK_ROUTE_NOT_OURS && rule == -1,
+	      "route: an IPv6 rule, and only on its port");
+	CHECK(route(&net, &rs, VSK_RULE_LISTEN, "127.0.0.1", 0, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 3 && t.cid == 6 && t.port == 0,
+	      "route: a bind by a listen rule to port 0 lets vsock pick the port");
+	CHECK(route(&net, &rs, VSK_RULE_LISTEN, "::", 9000, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 4 && t.cid == VSK_CID_ANY && t.port == 9100 &&
+		      route(&net, &rs, VSK_RULE_LISTEN, "0.0.0.0", 9001, &t, &rule) ==
+			      VSK_ROUTE_NOT_OURS,
+	      "route: a listen rule for every address, with a vsock port");
+	CHECK(route(&net, &rs, VSK_RULE_LISTEN, "10.0.0.1", 80, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 5 && t.cid == 2 && t.port == 80 &&
+		      route(&net, &rs, VSK_RULE_LISTEN, "127.0.0.2", 80, &t, &rule) ==
+			      VSK_ROUTE_NOT_OURS,
+	      "route: listen rules route binds, not connect rules");
+	CHECK(route(&net, &rs, VSK_RULE_CONNECT, "127.128.0.9", 80, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == -1 && t.cid == 9,
+	      "route: a fake address wins over the rules");
+	ss = inet("10.0.0.1", 80);
+	CHECK(vsk_route_fake(&net, (struct sockaddr *)&ss, sizeof(struct sockaddr_in), &t,
+			     &rule) == VSK_ROUTE_NOT_OURS &&
+		      vsk_route_by_rule(&rs, (struct sockaddr *)&ss, sizeof(struct sockaddr_in),
+					VSK_RULE_CONNECT, &t, &rule) == VSK_ROUTE_VSOCK &&
+		      rule == 0 && t.port == 8080,
+	      "route: the two steps decide as the whole");
+	CHECK(vsk_route(&net, &rs, (struct sockaddr *)&ss, sizeof(ss) + 1, VSK_RULE_CONNECT, &t,
+			&rule) == VSK_ROUTE_NOT_OURS && rule == -1,
+	      "route: an over-long address matches no rule");
+	vsk_rules_free(&rs);
+
+	CHECK(route(&net, &unreadable, VSK_RULE_CONNECT, "10.0.0.1", 80, &t, &rule) ==
+			      VSK_ROUTE_UNKNOWN && rule == -1 &&
+		      route(&net, &unreadable, VSK_RULE_LISTEN, "::1", 80, &t, &rule) ==
+			      VSK_ROUTE_UNKNOWN,
+	      "route: with the rules unreadable a real address cannot be decided");
+	CHECK(route(&net, &unreadable, VSK_RULE_CONNECT, "127.128.0.3", 80, &t, &rule) ==
+			      VSK_ROUTE_VSOCK && t.cid == 3 &&
+		      route(&net, &unreadable, VSK_RULE_CONNECT, "127.255.255.254", 80, &t, &rule) ==
+			      VSK_ROUTE_INVALID,
+	      "route: ...but a fake one needs no rules");
+	CHECK(vsk_route(&net, &unreadable, (struct sockaddr *)&ss, sizeof(ss) + 1,
+			VSK_RULE_CONNECT, &t, &rule) == VSK_ROUTE_NOT_OURS,
+	      "route: ...and an over-long one is the kernel's still");
+}
+
+static void test_shown(void)
+{
+	struct vsk_fake_net net;
+	struct sockaddr_storage ss, out;
+	struct sockaddr_in *in = (struct sockaddr_in *)&out;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out;
+	unsigned char kept[VSK_SHOWN_MAX];
+	struct sockaddr_vm vm = { .svm_family = AF_VSOCK, .svm_cid = 3, .svm_port = 80 };
+	char buf[INET6_ADDRSTRLEN];
+	uint8_t n;
+
+	vsk_fake_net_default(&net);
+	ss = inet("10.0.0.1", 80);
+	memset(((struct sockaddr_in *)&ss)->sin_zero, 0xaa, 8);
+	n = vsk_keep_app_addr((struct sockaddr *)&ss, kept);
+	memcpy(&out, kept, n);
+	CHECK(n == sizeof(*in) && in->sin_family == AF_INET && ntohs(in->sin_port) == 80 &&
+		      in->sin_addr.s_addr == htonl(0x0a000001) &&
+		      !memcmp(in->sin_zero, "\0\0\0\0\0\0\0\0", 8),
+	      "keep: an IPv4 address without what sin_zero held");
+	ss = inet("fd00::5", 443);
+	((struct sockaddr_in6 *)&ss)->sin6_flowinfo = htonl(0x12345);
+	((struct sockaddr_in6 *)&ss)->sin6_scope_id = 2;
+	n = vsk_keep_app_addr((struct sockaddr *)&ss, kept);
+	memcpy(&out, kept, n);
+	CHECK(n == sizeof(*in6) && in6->sin6_flowinfo == 0 && in6->sin6_scope_id == 2 &&
+		      ntohs(in6->sin6_port) == 443,
+	      "keep: an IPv6 address without its flow label, with its scope");
+
+	n = (uint8_t)vsk_shown_addr(&net, VSK_APP_INET4, &vm, true, NULL, 0, VSK_CID_ANY, &out);
+	CHECK(n == sizeof(*in) && in->sin_family == AF_INET && ntohs(in->sin_port) == 80 &&
+		      !strcmp(ntop4(in->sin_addr, buf), "127.128.0.3"),
+	      "shown: a vsock address as the IPv4 fake (%s)", buf);
+	vsk_shown_addr(&net, VSK_APP_INET6, &vm, true, NULL, 0, VSK_CID_ANY, &out);
+	inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+	CHECK(in6->sin6_family == AF_INET6 && !strcmp(buf, "100::7673:6f63:0:3"),
+	      "shown: as the IPv6 fake (%s)", buf);
+	vsk_shown_addr(&net, VSK_APP_MAPPED, &vm, true, NULL, 0, VSK_CID_ANY, &out);
+	inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+	CHECK(!strcmp(buf, "::ffff:127.128.0.3"), "shown: as the mapped fake (%s)", buf);
+	vm.svm_port = 70000;
+	vsk_shown_addr(&net, VSK_APP_INET4, &vm, false, NULL, 0, VSK_CID_ANY, &out);
+	CHECK(ntohs(in->sin_port) == vsk_fold_port(70000), "shown: a 32-bit port folded");
+
+	vm.svm_cid = VSK_CID_ANY;
+	vsk_shown_addr(&net, VSK_APP_INET4, &vm, false, NULL, 0, 5, &out);
+	CHECK(!strcmp(ntop4(in->sin_addr, buf), "127.128.0.5"),
+	      "shown: a connected socket's local 'any' as this machine (%s)", buf);
+	vsk_shown_addr(&net, VSK_APP_INET4, &vm, false, NULL, 0, VSK_CID_ANY, &out);
+	CHECK(!strcmp(ntop4(in->sin_addr, buf), "127.255.255.255"),
+	      "shown: an unconnected one's stays 'any' (%s)", buf);
+	vsk_shown_addr(&net, VSK_APP_INET4, &vm, true, NULL, 0, 5, &out);
+	CHECK(!strcmp(ntop4(in->sin_addr, buf), "127.255.255.255"),
+	      "shown: a peer 'any' is never filled in (%s)", buf);
+
+	ss = inet("127.0.0.1", 0);
+	n = vsk_keep_app_addr((struct sockaddr *)&ss, kept);
+	vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK, .svm_cid = 6, .svm_port = 40123 };
+	CHECK(vsk_shown_addr(&net, VSK_APP_INET4, &vm, false, kept, n, 5, &out) == n &&
+		      ntohs(in->sin_port) == 40123 && in->sin_addr.s_addr == htonl(0x7f000001),
+	      "shown: a rule's listener on port 0 shows the port vsock picked");
+	vm.svm_port = 100000;
+	vsk_shown_addr(&net, VSK_APP_INET4, &vm, false, kept, n, 5, &out);
+	CHECK(ntohs(in->sin_port) == vsk_fold_port(100000), "shown: ...folded");
+	CHECK(vsk_shown_addr(&net, VSK_APP_INET4, &vm, true, kept, n, 5, &out) == n &&
+		      in->sin_port == 0,
+	      "shown: a peer the app dialled on port 0 keeps it");
+	vm.svm_family = AF_UNIX;
+	vsk_shown_addr(&net, VSK_APP_INET4, &vm, false, kept, n, 5, &out);
+	CHECK(in->sin_port == 0, "shown: a hybrid socket has no vsock port to show");
+	ss = inet("fd00::5", 8080);
+	n = vsk_keep_app_addr((struct sockaddr *)&ss, kept);
+	vm.svm_family = AF_VSOCK;
+	CHECK(vsk_shown_addr(&net, VSK_APP_INET6, &vm, false, kept, n, 5, &out) == n &&
+		      !memcmp(&out, kept, n),
+	      "shown: a rule's address with its own port, as the app used it");
+}
+
+static int this_cid_calls;
+static uint32_t this_cid_is_42(void)
+{
+	this_cid_calls++;
+	return 42;
+}
+
+static void test_shown_local_cid(void)
+{
+	CHECK(vsk_shown_local_cid(VSK_CID_LOCAL, this_cid_is_42) == VSK_CID_LOCAL &&
+		      this_cid_calls == 0,
+	      "local CID: a loopback peer shows 1, without asking the transport");
+	CHECK(vsk_shown_local_cid(VSK_CID_HOST, this_cid_is_42) == 42 &&
+		      vsk_shown_local_cid(7, this_cid_is_42) == 42 && this_cid_calls == 2,
+	      "local CID: any other peer shows this machine's CID");
+}
+
 int main(void)
 {
 	test_rules_parse();
 	test_rules_sources();
 	test_rules_match();
+	test_route();
+	test_shown();
+	test_shown_local_cid();
 	test_ranges_in_use();
 	test_tcp_options();
 	test_names();
