@@ -13,6 +13,8 @@
 #   refused    a connect refused, then the same socket connects to TCP
 #   listen     sockets from the primed site bind and listen (TCP and vsock)
 import socket, sys
+import echo_client
+from echo_client import echo
 
 mode, vhost, vport, tport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 under_shim = vhost != "127.0.0.1"
@@ -22,23 +24,8 @@ def fam_of(addr):
     return "v4" if ":" not in addr[0] else "v6"
 
 
-def echo(s, tag):
-    s.sendall(tag.encode() + b"\n")
-    buf = b""
-    while not buf.endswith(b"\n"):
-        d = s.recv(100)
-        if not d:
-            break
-        buf += d
-    return buf.decode().strip()
-
-
 def prime(n=3):
-    for i in range(n):
-        s = socket.socket()
-        s.connect((vhost, vport))
-        assert echo(s, "prime%d" % i) == "prime%d" % i
-        s.close()
+    echo_client.prime(vhost, vport, n)
 
 
 def show_local(s):

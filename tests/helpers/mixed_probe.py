@@ -20,27 +20,14 @@
 #                non-blocking connect to TCP
 #   shutdown     shutdown() of a listener wakes a thread blocked in accept
 import array, errno, fcntl, os, select, signal, socket, subprocess, sys, threading, time
+import echo_client
+from echo_client import echo
 
 mode, vhost, vport, tport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 
-def echo(s, tag):
-    s.sendall(tag.encode() + b"\n")
-    buf = b""
-    while not buf.endswith(b"\n"):
-        d = s.recv(100)
-        if not d:
-            break
-        buf += d
-    return buf.decode().strip()
-
-
 def prime(n=2):
-    for i in range(n):
-        s = socket.socket()
-        s.connect((vhost, vport))
-        assert echo(s, "prime%d" % i) == "prime%d" % i
-        s.close()
+    echo_client.prime(vhost, vport, n)
 
 
 def err_name(e):

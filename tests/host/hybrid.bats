@@ -782,14 +782,14 @@ rc = libc.connect(s.fileno(), sa, 16)
 e, took = ctypes.get_errno(), time.monotonic() - t
 print("connect", rc, errno.errorcode.get(e, e) if rc else "-", "at once" if took < 0.4 else "waited")
 if rc:
-    print("writable", bool(select.select([], [s], [], 5)[1]))
+    print("writable", bool(select.select([], [s], [], 10)[1]))
     print("SO_ERROR", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
-s.settimeout(5)
+s.settimeout(10)
 print(s.recv(15))' "$@"
 }
 
 # start_late_greeter NAME PORT: a TCP service on 127.0.0.1:PORT whose accept
-# queue is full for 600 ms (backlog 0 and a first client queued), so a
+# queue is full for 2 s (backlog 0 and a first client queued), so a
 # connect to it waits in SYN_SENT as one to a slow network would; then it
 # greets every connection.
 start_late_greeter() {
@@ -799,20 +799,25 @@ l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(0)
 filler = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 print("listening", flush=True)
-time.sleep(0.6)
+time.sleep(2)
 while True:
     c, _ = l.accept(); c.sendall(b"greeting late\n")
     threading.Thread(target=lambda c=c: (time.sleep(5), c.close()), daemon=True).start()' "$2"
 	wait_for_log "$1" "^listening"
 }
 
-@test "a blocking hybrid connect cut short by a signal (no SA_RESTART): EINTR at once, as TCP; then poll and SO_ERROR report the connection" {
-	local p q
+# start_signal_peers: the guest's greeter on $p behind a VMM that answers
+# OK late (port 7041), and the TCP oracle's late greeter on $q.
+start_signal_peers() {
 	p=$(free_tcp_port)
 	start_greeter greet "$p"
 	start_vmm vmm --mode late --port "7041=tcp:127.0.0.1:$p"
 	q=$(free_tcp_port)
 	start_late_greeter oracle "$q"
+}
+
+@test "a blocking hybrid connect cut short by a signal (no SA_RESTART): EINTR at once, as TCP; then poll and SO_ERROR report the connection" {
+	start_signal_peers
 	run sigconnect 127.0.0.1 "$q" interrupt
 	show
 	[ "$status" -eq 0 ]
@@ -828,12 +833,7 @@ b'greeting late\n'" ]
 }
 
 @test "a blocking hybrid connect under signals with SA_RESTART completes, as TCP's does" {
-	local p q
-	p=$(free_tcp_port)
-	start_greeter greet "$p"
-	start_vmm vmm --mode late --port "7041=tcp:127.0.0.1:$p"
-	q=$(free_tcp_port)
-	start_late_greeter oracle "$q"
+	start_signal_peers
 	run sigconnect 127.0.0.1 "$q" restart
 	show
 	[ "$output" = "connect 0 - waited
