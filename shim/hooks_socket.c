@@ -737,9 +737,29 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 	return show_addr(vsk_fd_family(e), vm, sa, orig, len);
 }
 
+/* A vsock socket with our mark that the table lacks: a dup2 in a child
+ * that shares its parent's memory (vfork, clone(CLONE_VM)), which may not
+ * record it, or a dup we could not see.  Shown from the mark alone when the
+ * table is not ours to change (a rule's own address needs the entry). */
+static int name_unrecorded(name_fn real, int fd, struct sockaddr *sa, socklen_t *len,
+			   socklen_t orig)
+{
+	struct vsk_fd_entry *e, seen = { 0 };
+	int rule;
+	enum vsk_app_family fam = vsk_read_mark(fd, &rule);
+
+	if (!fam)
+		return 0; /* a native vsock socket */
+	*len = orig;
+	if ((e = vsk_fd_adopt(fd)))
+		return name_ours(real, fd, e, sa, len);
+	atomic_init(&seen.state, VSK_FD_OURS | (unsigned)fam);
+	return name_ours(real, fd, &seen, sa, len);
+}
+
 /* A Unix socket we don't know may be a hybrid one an exec'd program
  * inherited (sshd -R, a CGI child): the name says, and costs nothing for
- * every other family. */
+ * every other family but vsock. */
 static int name_not_ours(name_fn real, int fd, struct sockaddr *sa, socklen_t *len)
 {
 	socklen_t orig = len ? *len : 0;
@@ -747,8 +767,11 @@ static int name_not_ours(name_fn real, int fd, struct sockaddr *sa, socklen_t *l
 
 	if (real(fd, sa, len) != 0)
 		return -1;
-	if (!sa || orig < sizeof(sa_family_t) || sa->sa_family != AF_UNIX ||
-	    !vsk_hybrid_adopt(fd) || !(e = vsk_fd_lookup(fd)))
+	if (!sa || orig < sizeof(sa_family_t))
+		return 0;
+	if (sa->sa_family == AF_VSOCK)
+		return name_unrecorded(real, fd, sa, len, orig);
+	if (sa->sa_family != AF_UNIX || !vsk_hybrid_adopt(fd) || !(e = vsk_fd_lookup(fd)))
 		return 0;
 	*len = orig;
 	return name_ours(real, fd, e, sa, len);
@@ -816,7 +839,9 @@ static int accept_ours(int fd, enum vsk_app_family fam, bool hybrid, struct sock
 			vsk_copy_out_addr(&got, glen, sa, len);
 		return nfd;
 	}
-	if (!vsk_fd_claim(nfd, fam)) {
+	/* A child sharing its parent's memory records nothing: the mark
+	 * alone names the socket (name_unrecorded). */
+	if (!vsk_fd_claim(nfd, fam) && vsk_fd_table_is_mine()) {
 		vsk_real.close(nfd);
 		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", nfd);
 		return vsk_fail(EMFILE);
