@@ -11,6 +11,7 @@
  * before the kernel frees the number, which is how a swap knows the socket
  * it checked is still there (docs/design.md, "The swap and other threads"). */
 #include <linux/futex.h>
+#include <linux/kcmp.h>
 #include <linux/vm_sockets.h>
 #include <pthread.h>
 #include <sched.h>
@@ -111,15 +112,131 @@ static struct vsk_fd_entry *entry_for(int fd, bool create)
 	return c ? &c[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
 }
 
+/* ---- whose table this is ------------------------------------------------
+ * The table lives in our memory.  A child with its own copy of that memory
+ * (fork, _Fork, clone or clone3 without CLONE_VM, in a new PID namespace or
+ * not) owns its copy and keeps it in step; a child that shares it (vfork,
+ * posix_spawn, clone(CLONE_VM)) runs our hooks in its parent's memory until
+ * it execs and must never change it.  Only fork() runs our atfork handler,
+ * so the kernel tells the others apart: a page marked MADV_WIPEONFORK reads
+ * as zeroes (COPY_NEW) in every child with its own copy of memory, however
+ * it was made, and as COPY_OWNED in one that shares ours. */
+enum { COPY_NEW, COPY_TAKING, COPY_OWNED };
+
+static pid_t table_owner;
+static atomic_int *copy_state; /* NULL without MADV_WIPEONFORK: pids alone decide */
+
+#define STRIPES 1024u
+#define WAITERS 0x80000000u
+
+static atomic_uint lock_words[STRIPES];
+
+void vsk_fd_table_init(void)
+{
+	size_t page_size = (size_t)sysconf(_SC_PAGESIZE);
+	void *page = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	table_owner = (pid_t)syscall(SYS_getpid);
+	if (page == MAP_FAILED)
+		return;
+	if (madvise(page, page_size, MADV_WIPEONFORK) != 0) { /* Linux < 4.14 */
+		munmap(page, page_size);
+		return;
+	}
+	atomic_store((atomic_int *)page, COPY_OWNED);
+	copy_state = page;
+}
+
+/* Only the thread that made the copy exists in it (threads it started
+ * since take the copy over before they lock or read rules): locks held and
+ * rules being read by any other thread are void. */
+static void forget_other_threads(void)
+{
+	for (unsigned s = 0; s < STRIPES; s++)
+		atomic_store(&lock_words[s], 0);
+	vsk_rules_reset_after_fork();
+}
+
+void vsk_fd_table_after_fork(void)
+{
+	forget_other_threads();
+	table_owner = (pid_t)syscall(SYS_getpid);
+	if (copy_state)
+		atomic_store_explicit(copy_state, COPY_OWNED, memory_order_release);
+}
+
+/* The page is zeroed too for a CLONE_VM child of a copy that has not been
+ * taken over yet (a raw clone child that spawns before any hook ran): the
+ * kernel says whether our memory is our parent's. */
+static bool shares_parent_memory(pid_t me)
+{
+	pid_t parent = (pid_t)syscall(SYS_getppid);
+
+	return parent > 0 && syscall(SYS_kcmp, me, parent, KCMP_VM, 0, 0) == 0;
+}
+
+/* A fresh copy is taken over once, by whichever of its threads comes
+ * first, with signals blocked so no handler on that thread waits for it.
+ * True when this process owns the table (now). */
+static bool take_over_fresh_copy(pid_t me)
+{
+	int saved = errno, st, expected;
+	sigset_t all, old;
+	bool mine;
+
+	while ((st = atomic_load_explicit(copy_state, memory_order_acquire)) != COPY_OWNED) {
+		if (st == COPY_TAKING) {
+			sched_yield();
+			continue;
+		}
+		if (shares_parent_memory(me))
+			break;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		expected = COPY_NEW;
+		if (atomic_compare_exchange_strong(copy_state, &expected, COPY_TAKING)) {
+			forget_other_threads();
+			table_owner = me;
+			atomic_store_explicit(copy_state, COPY_OWNED, memory_order_release);
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	mine = table_owner == me;
+	errno = saved;
+	return mine;
+}
+
+/* Before anything takes a lock or reads rules: so no thread of a fresh
+ * copy is inside a lock when the copy forgets the other threads'. */
+void vsk_own_fresh_copy(void)
+{
+	if (copy_state &&
+	    __builtin_expect(atomic_load_explicit(copy_state, memory_order_acquire) != COPY_OWNED, 0))
+		take_over_fresh_copy((pid_t)syscall(SYS_getpid));
+}
+
+/* One getpid (and one load) when the table is ours. */
+static bool table_is_mine(void)
+{
+	pid_t me = (pid_t)syscall(SYS_getpid);
+
+	if (__builtin_expect(me == table_owner, 1) &&
+	    (!copy_state || atomic_load_explicit(copy_state, memory_order_acquire) == COPY_OWNED))
+		return true;
+	return copy_state && take_over_fresh_copy(me);
+}
+
+bool vsk_fd_table_is_mine(void)
+{
+	return table_is_mine();
+}
+
 /* ---- per-number locks ----------------------------------------------------
  * A lock word holds its owner's id (so a signal handler on the owning
  * thread is let through instead of deadlocking) and a "waiters" bit for the
  * futex.  Stripes: fds 1024 apart share a lock, which costs only a rare
  * wait, never correctness. */
-#define STRIPES 1024u
-#define WAITERS 0x80000000u
-
-static atomic_uint lock_words[STRIPES];
 static atomic_uint next_thread_id;
 static __thread unsigned thread_id;
 
@@ -145,6 +262,7 @@ static bool lock_stripe(unsigned s, bool wait)
 	atomic_uint *w = &lock_words[s];
 	unsigned me = my_id(), cur = 0;
 
+	vsk_own_fresh_copy();
 	if (atomic_compare_exchange_strong(w, &cur, me))
 		return true;
 	if ((cur & ~WAITERS) == me || !wait)
@@ -178,33 +296,6 @@ void vsk_fd_unlock(int fd, bool locked)
 {
 	if (locked)
 		unlock_stripe((unsigned)fd % STRIPES);
-}
-
-/* In a fork child only the forking thread exists: locks other threads
- * held are free now. */
-void vsk_fd_locks_reset_after_fork(void)
-{
-	for (unsigned s = 0; s < STRIPES; s++)
-		atomic_store(&lock_words[s], 0);
-	vsk_fd_table_owner_is_me();
-}
-
-/* ---- children that share our memory --------------------------------------
- * A child made by vfork(), posix_spawn() or clone(CLONE_VM) runs our hooks
- * in the parent's memory until it execs: its close_range/dup2 must not
- * rewrite the parent's table.  fork() runs the atfork handler, which
- * records the child's own pid; the others do not, so a pid that differs
- * from the recorded one means "not our own copy of the table". */
-static pid_t table_owner;
-
-void vsk_fd_table_owner_is_me(void)
-{
-	table_owner = (pid_t)syscall(SYS_getpid);
-}
-
-static bool table_is_mine(void)
-{
-	return (pid_t)syscall(SYS_getpid) == table_owner;
 }
 
 /* ---- entries ------------------------------------------------------------- */
@@ -516,14 +607,19 @@ void vsk_fd_copy(int from, int to)
 bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd))
 {
 	struct vsk_fd_entry *e = entry_for(fd, false);
-	bool locked, dropped = false;
+	bool locked, mine, dropped = false;
 
 	if (!e)
 		return false;
+	mine = table_is_mine();
 	locked = vsk_fd_lock(fd);
 	if (atomic_load(&e->state) && !is_vsock(fd)) {
-		atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->state, 0, memory_order_release);
+		/* A child sharing its parent's memory may have replaced the
+		 * number in its own fd table: stale here, not in the parent's. */
+		if (mine) {
+			atomic_store_explicit(&e->touched, 0, memory_order_relaxed);
+			atomic_store_explicit(&e->state, 0, memory_order_release);
+		}
 		dropped = true;
 	}
 	vsk_fd_unlock(fd, locked);
@@ -605,7 +701,7 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 	enum vsk_app_family fam = vsk_read_mark(fd, &rule);
 	bool locked;
 
-	if (!fam || !(e = entry_for(fd, true)))
+	if (!fam || !(e = entry_for(fd, true)) || !table_is_mine())
 		return NULL;
 	locked = vsk_fd_lock(fd);
 	if (!atomic_load(&e->state) && vsk_read_mark(fd, &rule) == fam) {

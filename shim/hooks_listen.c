@@ -165,7 +165,9 @@ static int accept_ours(int fd, enum vsk_app_family fam, bool hybrid, struct sock
 			vsk_copy_out_addr(&got, glen, sa, len);
 		return nfd;
 	}
-	if (!vsk_fd_claim(nfd, fam)) {
+	/* A child sharing its parent's memory records nothing: the mark
+	 * alone names the socket (name_unlisted_vsock). */
+	if (!vsk_fd_claim(nfd, fam) && vsk_fd_table_is_mine()) {
 		vsk_real.close(nfd);
 		vsk_log(VSK_LOG_ERROR, "fd %d is beyond the fds vsockify can track", nfd);
 		return vsk_fail(EMFILE);

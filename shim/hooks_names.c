@@ -85,8 +85,10 @@ static int name_ours(name_fn real, int fd, struct vsk_fd_entry *e,
 }
 
 /* No entry, yet the kernel answered AF_VSOCK: native vsock, or a socket
- * of ours whose number another thread is closing or dup2'ing over right
- * now (the entry goes before the kernel frees the number).  Our mark
+ * of ours the table lacks: its number is being closed or dup2'd over by
+ * another thread right now (the entry goes before the kernel frees the
+ * number), or a child sharing its parent's memory (vfork, CLONE_VM) made
+ * it, which records nothing.  Our mark
  * tells them apart without a lock, and says how to show it. */
 static int name_unlisted_vsock(name_fn real, int fd, struct sockaddr *sa, socklen_t orig,
 			       socklen_t *len)

@@ -113,8 +113,7 @@ void vsk_fd_adopt_inherited(void)
 
 static void after_fork_in_child(void)
 {
-	vsk_fd_locks_reset_after_fork();
-	vsk_rules_reset_after_fork();
+	vsk_fd_table_after_fork();
 }
 
 /* ---- rules, read at first need ------------------------------------------- */
@@ -181,6 +180,7 @@ const struct vsk_rules *vsk_rules_slow(void)
 
 	if (!vsk_cfg)
 		return &no_rules;
+	vsk_own_fresh_copy(); /* a clone child forgets a read another thread left */
 	while (atomic_load_explicit(&vsk_rules_state, memory_order_acquire) != VSK_RULES_READY) {
 		if (!atomic_compare_exchange_strong(&vsk_rules_state, &expected, RULES_READING)) {
 			expected = RULES_UNREAD;
@@ -220,8 +220,8 @@ const struct vsk_rules *vsk_rules_slow(void)
 	return &vsk_rule_table;
 }
 
-/* A fork while another thread was reading: that thread is gone, and its
- * half-built table with it; read again when needed. */
+/* A fork or clone while another thread was reading: that thread is gone,
+ * and its half-built table with it; read again when needed. */
 void vsk_rules_reset_after_fork(void)
 {
 	if (atomic_load(&vsk_rules_state) == RULES_READING) {
@@ -235,7 +235,7 @@ static void init_once_fn(void)
 	int saved = errno;
 
 	resolve_all();
-	vsk_fd_table_owner_is_me();
+	vsk_fd_table_init();
 	vsk_replay_init();
 	vsk_log_init();
 	vsk_config_load(&config, config_getenv);

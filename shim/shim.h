@@ -216,9 +216,14 @@ unsigned vsk_fd_touched(int fd);
  * signal handler that interrupted us. */
 bool vsk_fd_lock(int fd);
 void vsk_fd_unlock(int fd, bool locked);
-void vsk_fd_locks_reset_after_fork(void);
-/* Record this process as the owner of the table (init, and fork children). */
-void vsk_fd_table_owner_is_me(void);
+/* Whose table this is (fdtable.c): recorded at init, taken over by a fork
+ * child's atfork handler and, at its first lock or change, by any other
+ * child with its own copy of our memory (clone, clone3). */
+void vsk_fd_table_init(void);
+void vsk_fd_table_after_fork(void);
+void vsk_own_fresh_copy(void);
+/* False in a child that shares its parent's memory: it changes no entry. */
+bool vsk_fd_table_is_mine(void);
 
 /* The number's generation, read before a swap checks the socket; -1 if fd
  * is beyond what the table can track. */
@@ -251,10 +256,12 @@ bool vsk_fd_get_shown(int fd, struct vsk_shown *out);
 void vsk_fd_copy(int from, int to);
 /* A hook found fd marked ours but the kernel disagrees (a close we could
  * not see): forget it, unless a swap finished meanwhile.  is_vsock is
- * asked again under the lock.  Returns true if the entry was dropped. */
+ * asked again under the lock.  Returns true if the entry is stale (dropped,
+ * unless this is a child sharing its parent's memory, which never writes). */
 bool vsk_fd_drop_if_stale(int fd, bool (*is_vsock)(int fd));
 /* fd's kernel socket carries our mark but the table lacks it (an exec, a
- * swap finishing in another thread, SCM_RIGHTS): record it.  NULL if not. */
+ * swap finishing in another thread, SCM_RIGHTS): record it.  NULL if not,
+ * or if the table is not this process's to change (a vfork child). */
 struct vsk_fd_entry *vsk_fd_adopt(int fd);
 /* An fd of ours made by bind() whose app family is not fam, and whose
  * vsock socket is bound to cid:port; -1 if none.  (A server binding every

@@ -13,9 +13,10 @@ declare -A want=(
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
 	[clang]=clang [nginx]=nginx-light [ncat]=ncat
 	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
+	[vsftpd]=vsftpd
 )
 declare -A path_of=([sshd]=/usr/sbin/sshd [nginx]=/usr/sbin/nginx
-	[initdb]=/usr/lib/postgresql/15/bin/initdb)
+	[initdb]=/usr/lib/postgresql/15/bin/initdb [vsftpd]=/usr/sbin/vsftpd)
 
 missing=()
 for cmd in "${!want[@]}"; do
