@@ -15,9 +15,15 @@ def echo(s, tag):
     return buf.decode().strip()
 
 
-def prime(vhost, vport, n):
+def prime(vhost, vport, n, family=socket.AF_INET):
+    """n connects from one socket() call site; the shim keys a site by its
+    domain too, so an AF_INET6 program primes with AF_INET6 sockets (the
+    oracle's IPv4 echo server is then reached as ::ffff:127.0.0.1)."""
+    if family == socket.AF_INET6:
+        vhost = socket.getaddrinfo(vhost, vport, socket.AF_INET6, socket.SOCK_STREAM,
+                                   0, socket.AI_V4MAPPED)[0][4][0]
     for i in range(n):
-        s = socket.socket()
+        s = socket.socket(family)
         s.connect((vhost, vport))
         assert echo(s, "prime%d" % i) == "prime%d" % i
         s.close()

@@ -6,7 +6,8 @@
 # one socket() call site, so the vsock connects made first ("prime") are
 # what once taught the shim to make the next sockets vsock from socket() on.
 #
-# MODE (each after two vsock connects; TCP_PORT is a TCP echo server):
+# MODE (each after two vsock connects, and two more from AF_INET6 sockets for
+# the modes that make AF_INET6 ones; TCP_PORT is a TCP echo server):
 #   asyncio_v6   asyncio.start_server on ::1, a client echoes through it
 #   dualstack    socket.create_server(dualstack_ipv6=True), v4 and v6 clients
 #   v6only       setsockopt(IPV6_V6ONLY, 0 and 1) on new AF_INET6 sockets
@@ -41,6 +42,8 @@ def tcp_echo_through(s, tag):
 
 
 prime()
+if mode in ("asyncio_v6", "dualstack", "v6only"):
+    echo_client.prime(vhost, vport, 2, socket.AF_INET6)  # these make AF_INET6 sockets
 if mode == "asyncio_v6":
     import asyncio
 
