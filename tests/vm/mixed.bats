@@ -129,16 +129,16 @@ PY
 	[[ $shim == *"backend says r3"*"tcp echo tcp3" ]]
 }
 
-# jvm ARGS...: java ARGS, once more if the JVM's own JIT code died of
-# SIGILL, which HotSpot under QEMU's software CPU does now and then, with
-# or without the shim.
+# jvm ARGS...: java ARGS, up to twice more if HotSpot itself died in its
+# JIT code (SIGILL, SIGSEGV in c1 frames), which it does now and then under
+# QEMU's software CPU, with or without the shim (both seen).
 jvm() {
-	local out rc
-	out=$(java "$@" 2>&1) && rc=0 || rc=$?
-	if ((rc == 134)) && [[ $out == *"SIGILL"* ]]; then
-		echo "HotSpot died of SIGILL; ran it again" >>"$TEST_TMP/jvm-retries"
+	local out rc try
+	for ((try = 0; try < 3; try++)); do
 		out=$(java "$@" 2>&1) && rc=0 || rc=$?
-	fi
+		((rc == 134)) && [[ $out == *"A fatal error has been detected by the Java Runtime"* ]] || break
+		echo "HotSpot died: ${out//$'\n'/ }" | cut -c1-300 >>"$TEST_TMP/jvm-retries"
+	done
 	printf '%s\n' "$out"
 	return "$rc"
 }
