@@ -32,9 +32,11 @@ $(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
 	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
 
 # The wrapper checks rules with the same core the library uses.
-$(B)/vsockify: shim/vsockify.c $(CORE_SRC) shim/core/core.h | $(B)
+# It also holds the supervisor (shim/super_*.c, docs/supervisor.md).
+SUPER_SRC  := shim/super_launch.c shim/super_calls.c shim/super_dns.c
+$(B)/vsockify: shim/vsockify.c $(SUPER_SRC) $(CORE_SRC) $(HEADERS) | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -DVSK_VERSION='"$(VERSION)"' \
-	    -DVSK_LIBDIR='"$(LIBDIR)"' -Ishim -o $@ $< $(CORE_SRC)
+	    -DVSK_LIBDIR='"$(LIBDIR)"' -Ishim -o $@ $< $(SUPER_SRC) $(CORE_SRC) -pthread
 
 $(B)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)

@@ -634,27 +634,17 @@ socklen_t vsk_shown_by_mark(int fd, int rule, enum vsk_app_family fam, bool *pee
 			    struct sockaddr_storage *out)
 {
 	const struct vsk_rules *rs = vsk_rules();
-	const struct vsk_rule *r;
 	struct sockaddr_vm vm;
 	socklen_t vlen = sizeof(vm);
-	uint16_t port;
+	bool side_is_peer;
 
 	if (rule < 0 || (uint32_t)rule >= rs->n)
 		return 0;
-	r = &rs->rule[rule];
-	if (r->kind != VSK_RULE_CONNECT && r->kind != VSK_RULE_LISTEN)
-		return 0;
-	*peer = r->kind == VSK_RULE_CONNECT;
-	if (!r->any_port) {
-		port = r->port;
-	} else if ((*peer ? vsk_real.getpeername : vsk_real.getsockname)(
-			   fd, (struct sockaddr *)&vm, &vlen) == 0 &&
-		   vm.svm_family == AF_VSOCK && !r->vport) {
-		port = vsk_fold_port(vm.svm_port);
-	} else {
-		port = 0;
-	}
-	return vsk_rule_shown_addr(r, fam, port, out);
+	side_is_peer = rs->rule[rule].kind == VSK_RULE_CONNECT;
+	if ((side_is_peer ? vsk_real.getpeername : vsk_real.getsockname)(
+		    fd, (struct sockaddr *)&vm, &vlen) != 0)
+		vm.svm_family = AF_UNSPEC;
+	return vsk_rule_shown_side(rs, rule, fam, &vm, peer, out);
 }
 
 /* Done when first asked, as adoption may run in a signal handler and
@@ -701,7 +691,7 @@ struct vsk_fd_entry *vsk_fd_adopt(int fd)
 	enum vsk_app_family fam = vsk_read_mark(fd, &rule);
 	bool locked;
 
-	if (!fam || !(e = entry_for(fd, true)) || !table_is_mine())
+	if (!fam || vsk_cfg->supervised || !(e = entry_for(fd, true)) || !table_is_mine())
 		return NULL;
 	locked = vsk_fd_lock(fd);
 	if (!atomic_load(&e->state) && vsk_read_mark(fd, &rule) == fam) {
@@ -895,8 +885,7 @@ int vsk_fd_opt_put(int fd, int level, int optname, const void *val, uint32_t len
 
 int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule)
 {
-	unsigned long long index = rule >= 0 ? (unsigned long long)rule + 1 : 0;
-	unsigned long long mark = VSK_MARK_MAGIC | (index & 0xffffff) << 8 | (unsigned)fam;
+	unsigned long long mark = vsk_mark_encode((unsigned)fam, rule);
 
 	return vsk_real.setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE,
 				   &mark, sizeof(mark));
@@ -911,13 +900,7 @@ enum vsk_app_family vsk_read_mark(int fd, int *rule)
 	*rule = -1;
 	if (vsk_real.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
 				&len) != 0 ||
-	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
+	    len != sizeof(mark))
 		return 0;
-	*rule = (int)((mark >> 8) & 0xffffff) - 1;
-	switch (mark & 0xff & ~VSK_MARK_EARLY) {
-	case VSK_APP_INET4: return VSK_APP_INET4;
-	case VSK_APP_INET6: return VSK_APP_INET6;
-	case VSK_APP_MAPPED: return VSK_APP_MAPPED;
-	default: return 0;
-	}
+	return vsk_mark_decode(mark, rule, NULL);
 }

@@ -379,6 +379,8 @@ VSK_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct vsk_fd_entry *e;
 
 	vsk_init();
+	if (__builtin_expect(vsk_cfg->supervised, 0))
+		return vsk_real.connect(fd, sa, len);
 	if ((e = vsk_fd_lookup(fd)))
 		return connect_ours(fd, e, sa, len);
 	return connect_plain(fd, sa, len);

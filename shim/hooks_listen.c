@@ -93,6 +93,8 @@ VSK_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	int rule;
 
 	vsk_init();
+	if (__builtin_expect(vsk_cfg->supervised, 0))
+		return vsk_real.bind(fd, sa, len);
 	e = vsk_fd_lookup(fd);
 	if (!vsk_early_becomes_tcp(fd, &e))
 		return -1;

@@ -611,7 +611,7 @@ bool vsk_hybrid_adopt(int fd)
 	struct sockaddr_un un;
 	socklen_t len = sizeof(un);
 
-	if (!vsk_rules()->n_hybrid ||
+	if (vsk_cfg->supervised || !vsk_rules()->n_hybrid ||
 	    vsk_real.getsockname(fd, (struct sockaddr *)&un, &len) != 0 ||
 	    un.sun_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
 	    len > sizeof(un))

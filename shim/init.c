@@ -230,6 +230,14 @@ void vsk_rules_reset_after_fork(void)
 	}
 }
 
+/* The supervisor answers this probe with VSK_SUPERVISED_ERRNO; the
+ * kernel, without one, with EBADF (core.h). */
+static bool under_supervisor(void)
+{
+	return syscall(SYS_getsockopt, -1, SOL_SOCKET, SO_ERROR, NULL, NULL) < 0 &&
+	       errno == VSK_SUPERVISED_ERRNO;
+}
+
 static void init_once_fn(void)
 {
 	int saved = errno;
@@ -241,6 +249,11 @@ static void init_once_fn(void)
 	vsk_config_load(&config, config_getenv);
 	if (getauxval(AT_SECURE))
 		config.log_file[0] = '\0';
+	if (under_supervisor()) {
+		/* Sockets are the supervisor's; names stay ours. */
+		config.supervised = true;
+		config.early_sockets = false;
+	}
 	vsk_cfg = &config;
 	for (int i = 0; i < config.n_problems; i++)
 		vsk_log(VSK_LOG_ERROR, "%s", config.problems[i]);

@@ -284,13 +284,9 @@ static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
 				     VSK_FD_FAMILY_MASK);
 }
 
-/* The kernel-side mark that lets an exec'd child recognise our sockets:
- * a vsock buffer ceiling no real program sets, with the app family in the
- * low 8 bits and the index + 1 of the rule that made it in the next 24.
- * It only raises a limit, so it changes no behaviour. */
-#define VSK_MARK_MAGIC 0x7673636b00000000ull /* "vsck" */
-#define VSK_MARK_MASK 0xffffffff00000000ull
-#define VSK_MARK_EARLY 0x80u /* in the family byte: made early (early.c) */
+/* The kernel-side mark (core.h, vsk_mark_encode) that lets an exec'd
+ * child recognise our sockets.  It only raises a limit, so it changes no
+ * behaviour. */
 int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule);
 /* Returns the family recorded in the mark, or 0 if fd is not ours; *rule
  * gets the rule index, or -1. */

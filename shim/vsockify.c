@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
+#include "supervisor.h"
 
 #ifndef VSK_VERSION
 #define VSK_VERSION "dev"
@@ -126,6 +128,7 @@ struct options {
 	} *args;
 	int nargs;
 	bool check;
+	enum { WAY_AUTO, WAY_PRELOAD, WAY_SUPERVISE } way;
 };
 
 /* option: "--rule" or "--hybrid", numbered among its kind for messages. */
@@ -253,6 +256,43 @@ static int pass_rules(const struct options *o)
 	return rc;
 }
 
+static const char *env_value(const char *name)
+{
+	return getenv(name);
+}
+
+/* What execvp would run: name itself when it holds a '/', else the
+ * first executable file of that name on PATH.  0, or -1 with errno. */
+static int find_program(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	int err = ENOENT;
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) == 0 ? 0 : -1;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		if (snprintf(out, len, "%.*s%s%s", (int)(end - p), p, end == p ? "" : "/", name) <
+			    (int)len &&
+		    access(out, X_OK) == 0) {
+			struct stat st;
+			if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
+				return 0;
+		} else if (errno == EACCES) {
+			err = EACCES;
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	errno = err;
+	return -1;
+}
+
 /* "-x VALUE", "--long VALUE" or "--long=VALUE".  NULL if a is not it. */
 static const char *option_value(int argc, char **argv, int *i, const char *shortopt,
 				const char *longopt, bool *missing)
@@ -303,6 +343,10 @@ int main(int argc, char **argv)
 		} else if (missing) {
 			fprintf(stderr, "vsockify: option '%s' needs a value\n", a);
 			return 2;
+		} else if (!strcmp(a, "--supervise")) {
+			o.way = WAY_SUPERVISE;
+		} else if (!strcmp(a, "--preload")) {
+			o.way = WAY_PRELOAD;
 		} else if (!strcmp(a, "--check")) {
 			o.check = true;
 		} else if (!strcmp(a, "--cid")) {
@@ -349,6 +393,18 @@ int main(int argc, char **argv)
 		else
 			fprintf(stderr, "vsockify: cannot read %s: %s\n", lib, strerror(errno));
 		return 127;
+	}
+	if (o.way == WAY_SUPERVISE) {
+		struct vsk_config cfg;
+		char path[PATH_MAX];
+		if (find_program(argv[i], path, sizeof(path)) != 0) {
+			fprintf(stderr, "vsockify: %s: %s\n", argv[i], strerror(errno));
+			return errno == ENOENT ? 127 : 126;
+		}
+		vsk_config_load(&cfg, env_value);
+		struct vsk_super_opts so = { .cfg = &cfg, .preload = NULL, .path = path,
+					     .argv = argv + i };
+		return vsk_supervise(&so);
 	}
 	if (set_preload(lib) != 0) {
 		fprintf(stderr, "vsockify: cannot set LD_PRELOAD: %s\n", strerror(errno));

@@ -254,6 +254,33 @@ socklen_t vsk_shown_addr(const struct vsk_fake_net *net, enum vsk_app_family fam
 			 const struct sockaddr_vm *vm, bool peer, const void *kept,
 			 socklen_t kept_len, uint32_t local_cid, struct sockaddr_storage *out);
 
+/* The kernel-side mark of our vsock sockets: a vsock buffer ceiling
+ * (SO_VM_SOCKETS_BUFFER_MAX_SIZE) no real program sets, with the app
+ * family in the low 8 bits and the index + 1 of the rule that made it in
+ * the next 24.  The library and the supervisor both write and read it, so
+ * a socket one of them made is recognised by the other, and across exec. */
+#define VSK_MARK_MAGIC 0x7673636b00000000ull /* "vsck" */
+#define VSK_MARK_MASK 0xffffffff00000000ull
+#define VSK_MARK_EARLY 0x80u /* in the family byte: made early (early.c) */
+uint64_t vsk_mark_encode(unsigned family_byte, int rule);
+/* The app family a mark records (0: not our mark); *rule gets the rule
+ * index or -1, *early the VSK_MARK_EARLY bit (may be NULL). */
+enum vsk_app_family vsk_mark_decode(uint64_t mark, int *rule, bool *early);
+
+/* What a socket made by rule (from its mark) shows on the side the rule
+ * keeps: its peer (*peer true, a connect rule) or its local address (a
+ * listen rule), in family fam.  side: that side's vsock address, for the
+ * port when the rule kept the app's, or NULL.  Length; 0 when the rule
+ * shows nothing (then vsk_shown_addr decides). */
+socklen_t vsk_rule_shown_side(const struct vsk_rules *rs, int rule, enum vsk_app_family fam,
+			      const struct sockaddr_vm *side, bool *peer,
+			      struct sockaddr_storage *out);
+
+/* A library under the supervisor asks getsockopt(-1, SOL_SOCKET, SO_ERROR,
+ * NULL, NULL) once: the kernel says EBADF, the supervisor this errno.  The
+ * library then leaves every socket to the supervisor (docs/supervisor.md). */
+#define VSK_SUPERVISED_ERRNO EDOM
+
 /* ---- configuration ------------------------------------------------------ */
 
 enum vsk_log_level {
@@ -279,6 +306,9 @@ struct vsk_config {
 	/* Make a call site's next TCP sockets vsock from the start once its
 	 * connects went to vsock (docs/design.md, "Early vsock sockets"). */
 	bool early_sockets;
+	/* Set by the library, not read from the environment: the process is
+	 * under vsockify's supervisor, which makes every swap itself. */
+	bool supervised;
 	/* Bad settings are reported once logging works, not fatal. */
 	int n_problems;
 	char problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];

@@ -88,3 +88,50 @@ socklen_t vsk_shown_addr(const struct vsk_fake_net *net, enum vsk_app_family fam
 				   !peer && vm->svm_cid == VSK_CID_ANY ? local_cid : vm->svm_cid,
 				   vm->svm_port, out);
 }
+
+uint64_t vsk_mark_encode(unsigned family_byte, int rule)
+{
+	uint64_t index = rule >= 0 ? (uint64_t)rule + 1 : 0;
+
+	return VSK_MARK_MAGIC | (index & 0xffffff) << 8 | (family_byte & 0xff);
+}
+
+enum vsk_app_family vsk_mark_decode(uint64_t mark, int *rule, bool *early)
+{
+	*rule = -1;
+	if (early)
+		*early = false;
+	if ((mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
+		return 0;
+	*rule = (int)((mark >> 8) & 0xffffff) - 1;
+	if (early)
+		*early = (mark & VSK_MARK_EARLY) != 0;
+	switch (mark & 0xff & ~VSK_MARK_EARLY) {
+	case VSK_APP_INET4: return VSK_APP_INET4;
+	case VSK_APP_INET6: return VSK_APP_INET6;
+	case VSK_APP_MAPPED: return VSK_APP_MAPPED;
+	default: *rule = -1; return 0;
+	}
+}
+
+socklen_t vsk_rule_shown_side(const struct vsk_rules *rs, int rule, enum vsk_app_family fam,
+			      const struct sockaddr_vm *side, bool *peer,
+			      struct sockaddr_storage *out)
+{
+	const struct vsk_rule *r;
+	uint16_t port;
+
+	if (!rs || rule < 0 || (uint32_t)rule >= rs->n)
+		return 0;
+	r = &rs->rule[rule];
+	if (r->kind != VSK_RULE_CONNECT && r->kind != VSK_RULE_LISTEN)
+		return 0;
+	*peer = r->kind == VSK_RULE_CONNECT;
+	if (!r->any_port)
+		port = r->port;
+	else if (side && side->svm_family == AF_VSOCK && !r->vport)
+		port = vsk_fold_port(side->svm_port);
+	else
+		port = 0;
+	return vsk_rule_shown_addr(r, fam, port, out);
+}

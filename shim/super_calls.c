@@ -1,0 +1,968 @@
+/* The supervisor's answers to trapped socket calls (docs/supervisor.md).
+ *
+ * Each call first decides "is this ours?" from the pure core (vsk_route,
+ * the kernel mark); anything else is answered CONTINUE, so the kernel runs
+ * the call exactly as the program made it.  For ours, the supervisor does
+ * the work on its own copy of the program's socket (pidfd_getfd: one open
+ * file, so flags, readiness and errors are shared) and replies with the
+ * result.  It keeps no table: the mark on each vsock socket says what it
+ * is, so state survives fork, exec and restarts of the same call. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/seccomp.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supervisor.h"
+#include "super_dns.h"
+
+static int listener;
+static const struct vsk_config *cfg;
+static const struct vsk_rules *rules;
+static struct seccomp_notif_sizes sizes;
+
+/* ---- logging ------------------------------------------------------------- */
+
+static enum vsk_log_level log_level;
+
+void vsk_super_log_init(const struct vsk_config *c)
+{
+	log_level = c->log_level;
+	cfg = c;
+}
+
+void vsk_super_log(enum vsk_log_level level, const char *fmt, ...)
+{
+	int saved = errno, fd = STDERR_FILENO, n;
+	char line[512];
+	va_list ap;
+
+	if (level > log_level || level == VSK_LOG_OFF)
+		return;
+	n = snprintf(line, sizeof(line), "vsockify[%ld]: supervisor: ", (long)getpid());
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (cfg && cfg->log_file[0])
+		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+						 O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd >= 0) {
+		(void)!write(fd, line, (size_t)n);
+		if (fd != STDERR_FILENO)
+			close(fd);
+	}
+	errno = saved;
+}
+
+/* ---- one trapped call ------------------------------------------------------ */
+
+struct call {
+	struct seccomp_notif n;
+	int pidfd; /* the calling process, opened when first needed */
+};
+
+static void call_done(struct call *c)
+{
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->pidfd = -1;
+}
+
+static bool still_waiting(const struct call *c)
+{
+	__u64 id = c->n.id;
+
+	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+static void reply(struct call *c, long long val, int err, unsigned flags)
+{
+	struct seccomp_notif_resp r = { .id = c->n.id, .val = val, .error = err ? -err : 0,
+					.flags = flags };
+
+	/* ENOENT: the caller went away (a signal, its death); nothing to undo. */
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r) != 0 && errno != ENOENT)
+		vsk_super_log(VSK_LOG_ERROR, "cannot answer a trapped call: %s", strerror(errno));
+}
+
+static void pass(struct call *c)
+{
+	reply(c, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+}
+
+static void answer(struct call *c, int err)
+{
+	reply(c, err ? -1 : 0, err, 0);
+}
+
+/* The tgid of a thread, from /proc (notif.pid is a thread id). */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], buf[512];
+	pid_t tgid = -1;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		char *t;
+		buf[n] = '\0';
+		if ((t = strstr(buf, "\nTgid:")))
+			tgid = (pid_t)strtol(t + 6, NULL, 10);
+	}
+	return tgid;
+}
+
+static int call_pidfd(struct call *c)
+{
+	if (c->pidfd >= 0)
+		return c->pidfd;
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, 0);
+	if (c->pidfd < 0 && errno == EINVAL) { /* not the leader */
+		pid_t tgid = tgid_of((pid_t)c->n.pid);
+		if (tgid > 0)
+			c->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	}
+	return c->pidfd;
+}
+
+/* Our copy of the caller's fd, or -1.  Checked after the copy: while the
+ * call is still waiting, its thread (and so the pid we mapped) is the
+ * same one that made it. */
+static int grab_fd(struct call *c, int fd)
+{
+	int pfd = call_pidfd(c), copy;
+
+	if (pfd < 0 || fd < 0)
+		return -1;
+	copy = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	if (copy >= 0 && !still_waiting(c)) {
+		close(copy);
+		return -1;
+	}
+	return copy;
+}
+
+static int mem_io(const struct call *c, uint64_t addr, void *buf, size_t n, bool write)
+{
+	struct iovec local = { buf, n }, remote = { (void *)(uintptr_t)addr, n };
+	ssize_t r;
+
+	if (!n)
+		return 0;
+	r = write ? process_vm_writev((pid_t)c->n.pid, &local, 1, &remote, 1, 0)
+		  : process_vm_readv((pid_t)c->n.pid, &local, 1, &remote, 1, 0);
+	if (r < 0 && errno == ENOSYS) { /* some kernels lack these: /proc/PID/mem */
+		char path[64];
+		int fd;
+		snprintf(path, sizeof(path), "/proc/%ld/mem", (long)c->n.pid);
+		if ((fd = open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC)) < 0)
+			return -1;
+		r = write ? pwrite(fd, buf, n, (off_t)addr) : pread(fd, buf, n, (off_t)addr);
+		close(fd);
+	}
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+static int mem_read(const struct call *c, uint64_t addr, void *buf, size_t n)
+{
+	return mem_io(c, addr, buf, n, false);
+}
+
+static int mem_write(const struct call *c, uint64_t addr, const void *buf, size_t n)
+{
+	return mem_io(c, addr, (void *)buf, n, true);
+}
+
+/* Was the caller's fd close-on-exec?  Our copy has its own fd flags. */
+static bool fd_cloexec(const struct call *c, int fd)
+{
+	char path[80], buf[256];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%d", (long)c->n.pid, fd);
+	if ((f = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *flags = strstr(buf, "flags:");
+	return flags && (strtoul(flags + 6, NULL, 8) & O_CLOEXEC);
+}
+
+static int sock_int(int fd, int level, int opt)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	return getsockopt(fd, level, opt, &v, &len) == 0 ? v : -1;
+}
+
+/* The app family our mark records on a vsock socket, or 0 (not vsock, or
+ * native vsock). */
+static enum vsk_app_family marked(int fd, int *rule)
+{
+	unsigned long long mark = 0;
+	socklen_t len = sizeof(mark);
+
+	*rule = -1;
+	if (getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark, &len) != 0 ||
+	    len != sizeof(mark))
+		return 0;
+	return vsk_mark_decode(mark, rule, NULL);
+}
+
+static void mark(int fd, enum vsk_app_family fam, int rule)
+{
+	unsigned long long m = vsk_mark_encode((unsigned)fam, rule);
+
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &m, sizeof(m));
+}
+
+static uint32_t this_cid(void)
+{
+	static uint32_t cid; /* + 1; 0 not asked yet (a race asks twice: harmless) */
+	unsigned int v = VSK_CID_ANY;
+	int fd;
+
+	if (cid)
+		return cid - 1;
+	if ((fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC)) >= 0) {
+		if (ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &v) != 0)
+			v = VSK_CID_ANY;
+		close(fd);
+	}
+	if (v == VSK_CID_ANY)
+		v = VSK_CID_LOCAL;
+	cid = v + 1;
+	return v;
+}
+
+/* Put the app's address of a call (args[i], length args[i+1]) in ss. */
+static bool read_addr(const struct call *c, int i, struct sockaddr_storage *ss, socklen_t *len)
+{
+	uint64_t n = c->n.data.args[i + 1];
+
+	if (n < sizeof(sa_family_t) || n > sizeof(*ss))
+		return false; /* the kernel's answer (EINVAL) is the right one */
+	memset(ss, 0, sizeof(*ss));
+	*len = (socklen_t)n;
+	return mem_read(c, c->n.data.args[i], ss, (size_t)n) == 0;
+}
+
+/* Write addr to the app as the kernel would: at most *lenp bytes of it,
+ * then its full length in *lenp.  0 or EFAULT/EINVAL. */
+static int give_addr(const struct call *c, uint64_t uaddr, uint64_t ulen,
+		     const struct sockaddr_storage *addr, socklen_t full)
+{
+	int have;
+
+	if (!uaddr)
+		return 0;
+	if (mem_read(c, ulen, &have, sizeof(have)) != 0)
+		return EFAULT;
+	if (have < 0)
+		return EINVAL;
+	if (mem_write(c, uaddr, addr, (size_t)have < full ? (size_t)have : full) != 0 ||
+	    mem_write(c, ulen, &full, sizeof(full)) != 0)
+		return EFAULT;
+	return 0;
+}
+
+static bool blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+/* ---- workers: calls that wait ------------------------------------------------ */
+
+/* A blocking connect or accept runs on its own thread, so one program
+ * thread's wait never stalls another's calls. */
+struct job {
+	struct call c;
+	int fd; /* our copy */
+	struct sockaddr_vm vm;
+	enum vsk_app_family fam;
+	int rule;
+	void (*run)(struct job *);
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+
+	j->run(j);
+	close(j->fd);
+	call_done(&j->c);
+	free(j);
+	return NULL;
+}
+
+static void start_job(struct call *c, int fd, void (*run)(struct job *), const struct job *tmpl)
+{
+	struct job *j = malloc(sizeof(*j));
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (!j) {
+		answer(c, ENOMEM);
+		close(fd);
+		return;
+	}
+	*j = *tmpl;
+	j->c = *c;
+	c->pidfd = -1; /* the job owns it now */
+	j->fd = fd;
+	j->run = run;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	if (pthread_create(&t, &a, job_main, j) != 0) {
+		answer(&j->c, EAGAIN);
+		close(fd);
+		call_done(&j->c);
+		free(j);
+	}
+	pthread_attr_destroy(&a);
+}
+
+/* ---- connect --------------------------------------------------------------- */
+
+static int vsock_connect(int fd, const struct sockaddr_vm *vm)
+{
+	return connect(fd, (const struct sockaddr *)vm, sizeof(*vm)) == 0
+		       ? 0
+		       : vsk_map_connect_errno(errno);
+}
+
+static void connect_job(struct job *j)
+{
+	answer(&j->c, vsock_connect(j->fd, &j->vm));
+}
+
+/* TCP's blocking connect waits about 127 s (SYN retries) or SO_SNDTIMEO;
+ * vsock gives up after 2 s unless told. */
+static void carry_timeouts(int from, int to)
+{
+	struct timeval tv, tcp_like = { .tv_sec = 127 };
+	socklen_t len = sizeof(tv);
+	bool snd = false;
+
+	if (getsockopt(from, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0 && (tv.tv_sec || tv.tv_usec)) {
+		setsockopt(to, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(to, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv));
+		snd = true;
+	}
+	len = sizeof(tv);
+	if (getsockopt(from, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0 && (tv.tv_sec || tv.tv_usec))
+		setsockopt(to, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!snd)
+		setsockopt(to, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tcp_like,
+			   sizeof(tcp_like));
+	if (sock_int(from, SOL_SOCKET, SO_KEEPALIVE) == 1)
+		setsockopt(to, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 }, sizeof(int));
+}
+
+/* A fresh marked vsock socket put on the app's number in place of copy
+ * (the app's TCP socket).  Returns our copy of it, or -1 with *err. */
+static int swap_in(struct call *c, int app_fd, int copy, enum vsk_app_family fam, int rule,
+		   int *err)
+{
+	int fl = fcntl(copy, F_GETFL);
+	int vfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC |
+					   (fl >= 0 && (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SETFD,
+					   .srcfd = 0, .newfd = (__u32)app_fd };
+
+	if (vfd < 0) {
+		*err = vsk_map_connect_errno(errno);
+		vsk_super_log(VSK_LOG_ERROR, "cannot create an AF_VSOCK socket: %s",
+			      strerror(errno));
+		return -1;
+	}
+	carry_timeouts(copy, vfd);
+	mark(vfd, fam, rule);
+	add.srcfd = (__u32)vfd;
+	add.newfd_flags = fd_cloexec(c, app_fd) ? O_CLOEXEC : 0;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
+		*err = errno; /* ENOENT: the caller went away before the swap */
+		close(vfd);
+		return -1;
+	}
+	return vfd;
+}
+
+static const char *addr_str(const struct sockaddr *sa, char *buf, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(buf, n, "%s:%u", ip, ntohs(in->sin_port));
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, n, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	}
+	return buf;
+}
+
+/* Go's resolver connects a UDP socket to its nameserver: it is given one
+ * connected to our responder instead (super_dns.c), already "connected",
+ * so the call is answered 0.  false: leave the call alone. */
+static bool dns_swap(struct call *c, int fd, const struct sockaddr_storage *ns, socklen_t len)
+{
+	int copy, dfd;
+	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SETFD,
+					   .newfd = (__u32)fd };
+
+	if (!vsk_super_dns_wanted((pid_t)c->n.pid, c->n.data.instruction_pointer, ns, len))
+		return false;
+	if ((copy = grab_fd(c, fd)) < 0)
+		return false;
+	if (sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM ||
+	    sock_int(copy, SOL_SOCKET, SO_DOMAIN) != ns->ss_family) {
+		close(copy);
+		return false;
+	}
+	close(copy);
+	if ((dfd = vsk_super_dns_socket(ns, len)) < 0)
+		return false;
+	add.srcfd = (__u32)dfd;
+	add.newfd_flags = fd_cloexec(c, fd) ? O_CLOEXEC : 0;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) == 0)
+		answer(c, 0);
+	close(dfd);
+	return true;
+}
+
+static void on_connect(struct call *c)
+{
+	int fd = (int)c->n.data.args[0], copy, vfd, rule, err, existing_rule;
+	struct sockaddr_storage ss;
+	struct vsk_target t;
+	socklen_t len;
+	enum vsk_route route;
+	struct job j = { 0 };
+	char buf[80];
+
+	if (!read_addr(c, 1, &ss, &len) || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return pass(c);
+	route = vsk_route(&cfg->net, rules, (struct sockaddr *)&ss, len, VSK_RULE_CONNECT, &t,
+			  &rule);
+	if (route == VSK_ROUTE_NOT_OURS) {
+		if (((struct sockaddr_in *)&ss)->sin_port == htons(53) && dns_swap(c, fd, &ss, len))
+			return;
+		return pass(c);
+	}
+	if ((copy = grab_fd(c, fd)) < 0)
+		return pass(c); /* EBADF, or gone: the kernel says */
+	existing_rule = -1;
+	if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) == AF_VSOCK) {
+		/* A socket we swapped before: the connect restarted after a
+		 * signal, or a second connect; vsock's answers (EALREADY,
+		 * EISCONN) are TCP's.  Native vsock: the kernel refuses the
+		 * inet address itself. */
+		enum vsk_app_family fam = marked(copy, &existing_rule);
+		if (!fam || route != VSK_ROUTE_VSOCK) {
+			close(copy);
+			return pass(c);
+		}
+		j.vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK,
+					     .svm_cid = vsk_connect_cid(t.cid), .svm_port = t.port };
+		if (blocking(copy))
+			return start_job(c, copy, connect_job, &j);
+		answer(c, vsock_connect(copy, &j.vm));
+		close(copy);
+		return;
+	}
+	if (sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+	    sock_int(copy, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
+	    sock_int(copy, SOL_SOCKET, SO_ACCEPTCONN) == 1) {
+		/* UDP to a fake: vsock has no datagrams here (the library's
+		 * answer too); a rule never takes UDP. */
+		int type = sock_int(copy, SOL_SOCKET, SO_TYPE);
+		close(copy);
+		if (rule < 0 && type == SOCK_DGRAM && route != VSK_ROUTE_NOT_OURS)
+			return answer(c, EPROTOTYPE);
+		return pass(c);
+	}
+	{
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		if (getpeername(copy, (struct sockaddr *)&peer, &plen) == 0) {
+			close(copy); /* connected: TCP says EISCONN */
+			return pass(c);
+		}
+	}
+	if (route == VSK_ROUTE_INVALID) {
+		close(copy);
+		vsk_super_log(VSK_LOG_WARN, "connect %s: address names no vsock CID",
+			      addr_str((struct sockaddr *)&ss, buf, sizeof(buf)));
+		return answer(c, EHOSTUNREACH);
+	}
+	if (route == VSK_ROUTE_UNKNOWN) {
+		close(copy);
+		return answer(c, rules->unreadable);
+	}
+	if (t.family == VSK_APP_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
+		t.family = VSK_APP_MAPPED;
+	if (rule >= 0)
+		t.family = ss.ss_family == AF_INET ? VSK_APP_INET4
+			   : IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
+				   ? VSK_APP_MAPPED
+				   : VSK_APP_INET6;
+	vfd = swap_in(c, fd, copy, t.family, rule, &err);
+	if (vfd < 0) {
+		close(copy);
+		if (err != ENOENT)
+			answer(c, err);
+		return;
+	}
+	j.vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK, .svm_cid = vsk_connect_cid(t.cid),
+				     .svm_port = t.port };
+	vsk_super_log(VSK_LOG_DEBUG, "pid %u fd %d: connect %s -> vsock:%u:%u", c->n.pid, fd,
+		      addr_str((struct sockaddr *)&ss, buf, sizeof(buf)), j.vm.svm_cid,
+		      j.vm.svm_port);
+	if (blocking(copy)) {
+		close(copy);
+		return start_job(c, vfd, connect_job, &j);
+	}
+	close(copy);
+	answer(c, vsock_connect(vfd, &j.vm));
+	close(vfd);
+}
+
+/* ---- bind and listen ------------------------------------------------------------ */
+
+static void on_bind(struct call *c)
+{
+	int fd = (int)c->n.data.args[0], copy, vfd, rule, err;
+	struct sockaddr_storage ss, here;
+	socklen_t len, hlen = sizeof(here);
+	struct vsk_target t;
+	struct sockaddr_vm vm;
+	enum vsk_route route;
+	char buf[80];
+
+	if (!read_addr(c, 1, &ss, &len) || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return pass(c);
+	route = vsk_route(&cfg->net, rules, (struct sockaddr *)&ss, len, VSK_RULE_LISTEN, &t,
+			  &rule);
+	if (route == VSK_ROUTE_NOT_OURS || (copy = grab_fd(c, fd)) < 0)
+		return pass(c);
+	if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) != ss.ss_family ||
+	    sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
+	    sock_int(copy, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
+	    getsockname(copy, (struct sockaddr *)&here, &hlen) != 0 ||
+	    ((struct sockaddr_in *)&here)->sin_port != 0) {
+		/* Not a fresh TCP socket of that family (bound already: EINVAL),
+		 * or UDP: the kernel answers, as for any real address. */
+		int type = sock_int(copy, SOL_SOCKET, SO_TYPE);
+		close(copy);
+		if (rule < 0 && type == SOCK_DGRAM)
+			return answer(c, EPROTOTYPE);
+		return pass(c);
+	}
+	if (route != VSK_ROUTE_VSOCK) {
+		close(copy);
+		return answer(c, route == VSK_ROUTE_UNKNOWN ? rules->unreadable : EADDRNOTAVAIL);
+	}
+	if (ss.ss_family == AF_INET6 && t.family == VSK_APP_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
+		t.family = VSK_APP_MAPPED;
+	if (rule >= 0)
+		t.family = ss.ss_family == AF_INET ? VSK_APP_INET4 : VSK_APP_INET6;
+	/* Bound before it is put in place: a failed bind leaves the app's
+	 * socket as it was, as TCP's does. */
+	{
+		int fl = fcntl(copy, F_GETFL);
+		vfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC |
+					       (fl >= 0 && (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	}
+	if (vfd < 0) {
+		close(copy);
+		return answer(c, vsk_map_connect_errno(errno));
+	}
+	vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK, .svm_cid = t.cid,
+				   .svm_port = t.port ? t.port : VMADDR_PORT_ANY };
+	if (bind(vfd, (struct sockaddr *)&vm, sizeof(vm)) != 0) {
+		err = errno == ENETUNREACH || errno == EADDRNOTAVAIL ? EADDRNOTAVAIL
+									: vsk_map_connect_errno(errno);
+		close(vfd);
+		close(copy);
+		vsk_super_log(VSK_LOG_INFO, "bind %s -> vsock:%u:%u: %s",
+			      addr_str((struct sockaddr *)&ss, buf, sizeof(buf)), vm.svm_cid,
+			      vm.svm_port, strerror(err));
+		return answer(c, err);
+	}
+	carry_timeouts(copy, vfd);
+	mark(vfd, t.family, rule);
+	{
+		struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SETFD,
+						   .srcfd = (__u32)vfd, .newfd = (__u32)fd,
+						   .newfd_flags = fd_cloexec(c, fd) ? O_CLOEXEC : 0 };
+		err = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? errno : 0;
+	}
+	close(vfd);
+	close(copy);
+	if (err == ENOENT)
+		return;
+	vsk_super_log(VSK_LOG_DEBUG, "pid %u fd %d: bind %s -> vsock:%u:%u", c->n.pid, fd,
+		      addr_str((struct sockaddr *)&ss, buf, sizeof(buf)), vm.svm_cid, vm.svm_port);
+	answer(c, err);
+}
+
+/* A full accept queue makes TCP's client wait and retry, vsock's fail at
+ * once: ours get the deepest queue the system allows (somaxconn). */
+static void on_listen(struct call *c)
+{
+	int copy = grab_fd(c, (int)c->n.data.args[0]), rule;
+
+	if (copy < 0)
+		return pass(c);
+	if (!marked(copy, &rule)) {
+		close(copy);
+		return pass(c);
+	}
+	answer(c, listen(copy, INT_MAX) == 0 ? 0 : errno);
+	close(copy);
+}
+
+/* ---- accept ----------------------------------------------------------------- */
+
+/* Connections a blocking accept took for a caller that had gone (a signal)
+ * wait here for the next accept on the same listener. */
+struct stashed {
+	ino_t listener_ino;
+	int fd;
+	struct sockaddr_vm peer;
+	struct stashed *next;
+};
+static struct stashed *stash;
+static pthread_mutex_t stash_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ino_t ino_of(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+static int unstash(ino_t ino, struct sockaddr_vm *peer)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&stash_lock);
+	for (struct stashed **p = &stash; *p; p = &(*p)->next) {
+		if ((*p)->listener_ino == ino) {
+			struct stashed *s = *p;
+			*p = s->next;
+			fd = s->fd;
+			*peer = s->peer;
+			free(s);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&stash_lock);
+	return fd;
+}
+
+static void keep(ino_t ino, int fd, const struct sockaddr_vm *peer)
+{
+	struct stashed *s = malloc(sizeof(*s));
+
+	if (!s) {
+		close(fd);
+		return;
+	}
+	*s = (struct stashed){ ino, fd, *peer, NULL };
+	pthread_mutex_lock(&stash_lock);
+	s->next = stash;
+	stash = s;
+	pthread_mutex_unlock(&stash_lock);
+}
+
+/* Hand an accepted connection to the caller: its address shown as TCP's,
+ * then the fd installed and the call answered in one step. */
+static void deliver(struct call *c, int lfd, int nfd, const struct sockaddr_vm *peer,
+		    enum vsk_app_family fam)
+{
+	int flags = (int)c->n.data.args[3];
+	struct sockaddr_storage shown;
+	socklen_t n = vsk_shown_addr(&cfg->net, fam, peer, true, NULL, 0, VSK_CID_ANY, &shown);
+	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SEND,
+					   .srcfd = (__u32)nfd,
+					   .newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0 };
+	int err = give_addr(c, c->n.data.args[1], c->n.data.args[2], &shown, n);
+
+	mark(nfd, fam, -1);
+	if (err) { /* the kernel loses the connection too */
+		close(nfd);
+		return answer(c, err);
+	}
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
+		if (errno == ENOENT) { /* gone meanwhile: the next accept gets it */
+			keep(ino_of(lfd), nfd, peer);
+			return;
+		}
+		answer(c, errno);
+	}
+	close(nfd);
+}
+
+static int take(int lfd, struct sockaddr_vm *peer, int flags)
+{
+	socklen_t len = sizeof(*peer);
+	int nfd = unstash(ino_of(lfd), peer);
+
+	if (nfd >= 0) {
+		if (flags & SOCK_NONBLOCK)
+			fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+		return nfd;
+	}
+	return accept4(lfd, (struct sockaddr *)peer, &len,
+		       SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
+}
+
+static void accept_job(struct job *j)
+{
+	int flags = (int)j->c.n.data.args[3], nfd;
+	struct sockaddr_vm peer;
+
+	/* Wait here rather than in accept: a caller that leaves (a signal,
+	 * its exit, its close of the listener) is noticed within 100 ms and
+	 * our copy of the listener let go. */
+	for (;;) {
+		struct pollfd p = { j->fd, POLLIN, 0 };
+		int r = poll(&p, 1, 100);
+		if (!still_waiting(&j->c))
+			return;
+		if (r > 0)
+			break;
+	}
+	nfd = take(j->fd, &peer, flags);
+	if (nfd < 0)
+		return answer(&j->c, errno);
+	deliver(&j->c, j->fd, nfd, &peer, j->fam);
+}
+
+static void on_accept(struct call *c, bool is_accept4)
+{
+	int copy, rule, flags = is_accept4 ? (int)c->n.data.args[3] : 0, nfd;
+	enum vsk_app_family fam;
+	struct sockaddr_vm peer;
+	struct job j = { 0 };
+
+	if ((copy = grab_fd(c, (int)c->n.data.args[0])) < 0)
+		return pass(c);
+	if (!(fam = marked(copy, &rule)) || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))) {
+		close(copy);
+		return pass(c); /* not ours, or bad flags: the kernel's EINVAL */
+	}
+	c->n.data.args[3] = (__u64)flags;
+	if (blocking(copy)) {
+		j.fam = fam;
+		return start_job(c, copy, accept_job, &j);
+	}
+	nfd = take(copy, &peer, flags);
+	if (nfd < 0)
+		answer(c, errno);
+	else
+		deliver(c, copy, nfd, &peer, fam);
+	close(copy);
+}
+
+/* ---- names and SO_ERROR ---------------------------------------------------------- */
+
+static void on_name(struct call *c, bool peer)
+{
+	int copy = grab_fd(c, (int)c->n.data.args[0]), rule, err;
+	struct sockaddr_vm vm, other;
+	socklen_t vlen = sizeof(vm), olen = sizeof(other), n = 0;
+	struct sockaddr_storage shown;
+	enum vsk_app_family fam;
+	bool rule_peer = false;
+
+	if (copy < 0)
+		return pass(c);
+	if (!(fam = marked(copy, &rule))) {
+		close(copy);
+		return pass(c);
+	}
+	if ((peer ? getpeername : getsockname)(copy, (struct sockaddr *)&vm, &vlen) != 0) {
+		err = errno;
+		close(copy);
+		return answer(c, err);
+	}
+	if (rule >= 0)
+		n = vsk_rule_shown_side(rules, rule, fam, &vm, &rule_peer, &shown);
+	if (!n || rule_peer != peer) {
+		uint32_t local = VSK_CID_ANY;
+		if (!peer && vm.svm_cid == VSK_CID_ANY &&
+		    getpeername(copy, (struct sockaddr *)&other, &olen) == 0)
+			local = vsk_shown_local_cid(other.svm_cid, this_cid);
+		n = vsk_shown_addr(&cfg->net, fam, &vm, peer, NULL, 0, local, &shown);
+	}
+	close(copy);
+	answer(c, give_addr(c, c->n.data.args[1], c->n.data.args[2], &shown, n));
+}
+
+static void on_so_error(struct call *c)
+{
+	int fd = (int)c->n.data.args[0], copy, rule, v;
+	socklen_t have, len = sizeof(v);
+
+	if (fd == -1 && !c->n.data.args[3] && !c->n.data.args[4])
+		return answer(c, VSK_SUPERVISED_ERRNO); /* the library's probe */
+	if ((copy = grab_fd(c, fd)) < 0)
+		return pass(c);
+	if (!marked(copy, &rule) || !c->n.data.args[4] ||
+	    mem_read(c, c->n.data.args[4], &have, sizeof(have)) != 0 || (int)have < (int)sizeof(v)) {
+		close(copy);
+		return pass(c); /* the kernel's own answer, EFAULT and EINVAL included */
+	}
+	if (getsockopt(copy, SOL_SOCKET, SO_ERROR, &v, &len) != 0) {
+		v = errno;
+		close(copy);
+		return answer(c, v);
+	}
+	close(copy);
+	v = v ? vsk_map_connect_errno(v) : 0;
+	answer(c, mem_write(c, c->n.data.args[3], &v, sizeof(v)) == 0 &&
+			      mem_write(c, c->n.data.args[4], &len, sizeof(len)) == 0
+		      ? 0
+		      : EFAULT);
+}
+
+/* ---- the loop ------------------------------------------------------------------- */
+
+static void dispatch(struct call *c)
+{
+	long nr = c->n.data.nr;
+
+	if (!c->n.pid) /* a process outside our PID namespace: cannot reach it */
+		return pass(c);
+	if (nr == __NR_connect)
+		on_connect(c);
+	else if (nr == __NR_bind)
+		on_bind(c);
+	else if (nr == __NR_listen)
+		on_listen(c);
+	else if (nr == __NR_accept4)
+		on_accept(c, true);
+#ifdef __NR_accept
+	else if (nr == __NR_accept)
+		on_accept(c, false);
+#endif
+	else if (nr == __NR_getsockname)
+		on_name(c, false);
+	else if (nr == __NR_getpeername)
+		on_name(c, true);
+	else if (nr == __NR_getsockopt)
+		on_so_error(c);
+	else
+		pass(c);
+	call_done(c);
+}
+
+static void reap(pid_t child, int *status_fd)
+{
+	int st;
+	pid_t p;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == child && *status_fd >= 0) {
+			(void)!write(*status_fd, &st, sizeof(st));
+			close(*status_fd);
+			*status_fd = -1;
+		}
+	}
+}
+
+void vsk_super_serve_tree(int lfd, const struct vsk_config *c, const struct vsk_rules *rs,
+			  pid_t child, int status_fd)
+{
+	sigset_t chld;
+	struct pollfd p[2];
+	void *buf;
+
+	listener = lfd;
+	cfg = c;
+	rules = rs;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
+		sizes.seccomp_notif = sizeof(struct seccomp_notif);
+	if (sizes.seccomp_notif < sizeof(struct seccomp_notif))
+		sizes.seccomp_notif = sizeof(struct seccomp_notif);
+	buf = calloc(1, sizes.seccomp_notif);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK),
+				.events = POLLIN };
+	vsk_super_dns_init(c, rs);
+	reap(child, &status_fd);
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(p[1].fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				;
+			reap(child, &status_fd);
+		}
+		if (p[0].revents & POLLIN) {
+			struct call call = { .pidfd = -1 };
+			memset(buf, 0, sizes.seccomp_notif);
+			if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, buf) == 0) {
+				memcpy(&call.n, buf, sizeof(call.n));
+				dispatch(&call);
+			}
+		} else if (p[0].revents & (POLLHUP | POLLERR)) {
+			break; /* the last process under the filter is going */
+		}
+	}
+	/* POLLHUP can come while the program is still exiting. */
+	if (status_fd >= 0) {
+		int st;
+		if (waitpid(child, &st, 0) == child)
+			(void)!write(status_fd, &st, sizeof(st));
+	}
+	reap(child, &status_fd);
+}
