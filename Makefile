@@ -25,7 +25,10 @@ HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpe
 .PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
         fuzz stress tsan
 
-all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS)
+# Static builds of some helpers: programs only the supervisor can translate.
+STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck
+
+all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS) $(STATIC_HELPERS)
 
 $(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
@@ -44,6 +47,11 @@ $(B)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h | $(B)
 $(B)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h | $(B)
 	@mkdir -p $(B)/helpers
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $<
+
+$(B)/helpers/static/%: tests/helpers/%.c | $(B)
+	@mkdir -p $(B)/helpers/static
+	@$(CC) $(BASEFLAGS) $(CFLAGS) -static -o $@ $< 2>$@.err || { cat $@.err >&2; exit 1; }
+	@grep -v 'statically linked applications requires' $@.err >&2 || true
 
 # Sanitizer build of the library and unit tests, in build/asan/.
 asan-build:

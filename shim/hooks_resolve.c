@@ -15,17 +15,15 @@
 static enum vsk_name_kind classify_name(const char *name, uint32_t *cid)
 {
 	enum vsk_name_kind kind = vsk_parse_name(name, cid);
-	const struct vsk_rules *rs;
 	int rule;
 
-	if (kind != VSK_NAME_NOT_OURS || !name || !(rs = vsk_rules())->n)
+	if (kind != VSK_NAME_NOT_OURS || !name)
 		return kind;
-	if ((rule = vsk_rules_match_name(rs, name)) < 0)
-		return VSK_NAME_NOT_OURS;
-	*cid = rs->rule[rule].cid;
-	vsk_log(VSK_LOG_DEBUG, "name \"%.80s\" is vsock CID %u by rule %d", name, *cid,
-		rule + 1);
-	return VSK_NAME_CID;
+	kind = vsk_name_lookup(vsk_rules(), name, cid, &rule);
+	if (rule >= 0)
+		vsk_log(VSK_LOG_DEBUG, "name \"%.80s\" is vsock CID %u by rule %d", name, *cid,
+			rule + 1);
+	return kind;
 }
 
 /* The canonical form of a name we resolved: lower case, no trailing dot,

@@ -448,8 +448,6 @@ static bool dns_swap(struct call *c, int fd, const struct sockaddr_storage *ns, 
 	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SETFD,
 					   .newfd = (__u32)fd };
 
-	if (!vsk_super_dns_wanted((pid_t)c->n.pid, c->n.data.instruction_pointer, ns, len))
-		return false;
 	if ((copy = grab_fd(c, fd)) < 0)
 		return false;
 	if (sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM ||
@@ -458,6 +456,8 @@ static bool dns_swap(struct call *c, int fd, const struct sockaddr_storage *ns, 
 		return false;
 	}
 	close(copy);
+	if (!vsk_super_dns_wanted((pid_t)c->n.pid, c->n.data.instruction_pointer, ns, len))
+		return false;
 	if ((dfd = vsk_super_dns_socket(ns, len)) < 0)
 		return false;
 	add.srcfd = (__u32)dfd;

@@ -25,8 +25,9 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: vsockify [-d] [-c FILE] [-r RULE]... [--hybrid CID=PATH]... [--] COMMAND [ARGS...]\n"
-		"       vsockify --check [-c FILE] [-r RULE]... [--hybrid CID=PATH]...\n"
+		"Usage: vsockify [-d] [--supervise|--preload] [-c FILE] [-r RULE]... [--hybrid CID=PATH]...\n"
+		"                [--] COMMAND [ARGS...]\n"
+		"       vsockify --check [-c FILE] [-r RULE]... [--hybrid CID=PATH]... [COMMAND]\n"
 		"       vsockify --cid | --help | --version\n"
 		"\n"
 		"Run COMMAND so that TCP connections and listeners on vsock names\n"
@@ -42,7 +43,11 @@ static void usage(FILE *out)
 		"                     'name db.internal vsock:2'\n"
 		"      --hybrid CID=PATH  reach CID through a Firecracker or Cloud\n"
 		"                     Hypervisor vsock socket (rule: hybrid CID PATH)\n"
-		"      --check        check every rule source and print the rule table\n"
+		"      --supervise    run COMMAND under the seccomp supervisor (the default for\n"
+		"                     static and Go programs, which bypass libc)\n"
+		"      --preload      use only the preload library\n"
+		"      --check        check every rule source and print the rule table; with\n"
+		"                     COMMAND, say which way in it would get and why\n"
 		"      --cid          print this machine's local vsock CID\n"
 		"  -h, --help    show this help\n"
 		"      --version show the version\n"
@@ -128,8 +133,67 @@ struct options {
 	} *args;
 	int nargs;
 	bool check;
-	enum { WAY_AUTO, WAY_PRELOAD, WAY_SUPERVISE } way;
+	int way; /* WAY_AUTO, or what --preload/--supervise forced */
 };
+
+/* Which way in a program needs (docs/supervisor.md, "Choosing"). */
+enum { WAY_AUTO, WAY_PRELOAD, WAY_SUPERVISE, WAY_BOTH };
+
+static const char *way_name(int way)
+{
+	switch (way) {
+	case WAY_SUPERVISE: return "the supervisor";
+	case WAY_BOTH: return "the preload library and the supervisor";
+	default: return "the preload library";
+	}
+}
+
+static long read_at(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	return pread(*(int *)ctx, buf, len, (off_t)off);
+}
+
+/* The way for the program at path, and why, in a few words. */
+static int choose_way(const struct options *o, const char *path, char *why, size_t len)
+{
+	struct vsk_prog_info info = { 0 };
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+
+	if (fd >= 0 && fstat(fd, &st) == 0)
+		rc = vsk_classify_elf(read_at, &fd, (uint64_t)st.st_size, &info);
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0 || info.kind == VSK_PROG_UNKNOWN) {
+		snprintf(why, len, "%s", fd < 0 ? "unreadable: the loader decides" :
+						  "not an ELF program (a script?): its interpreter is");
+		return o->way == WAY_SUPERVISE ? WAY_BOTH : WAY_PRELOAD;
+	}
+	if (info.foreign_arch) {
+		snprintf(why, len, "built for another architecture: neither way in translates it");
+		return WAY_PRELOAD;
+	}
+	bool dynamic = info.kind == VSK_PROG_DYNAMIC;
+	if (o->way == WAY_PRELOAD) {
+		snprintf(why, len, "--preload%s", dynamic ? "" : "; a static program ignores it");
+		return WAY_PRELOAD;
+	}
+	if (o->way == WAY_SUPERVISE) {
+		snprintf(why, len, "--supervise%s", dynamic ? "; the library too, for its names" : "");
+		return dynamic ? WAY_BOTH : WAY_SUPERVISE;
+	}
+	if (dynamic && info.go) {
+		snprintf(why, len, "a dynamically linked Go program: libc resolves, Go's own "
+				   "system calls connect");
+		return WAY_BOTH;
+	}
+	if (dynamic) {
+		snprintf(why, len, "dynamically linked (%s)", info.interp);
+		return WAY_PRELOAD;
+	}
+	snprintf(why, len, "%s", info.go ? "a static Go program" : "statically linked");
+	return WAY_SUPERVISE;
+}
 
 /* option: "--rule" or "--hybrid", numbered among its kind for messages. */
 static int add_rule_arg(struct options *o, const char *option, const char *rule)
@@ -364,11 +428,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.check) {
+		int problems = check_rules(&o);
 		if (i < argc) {
-			fprintf(stderr, "vsockify: --check runs no command\n");
-			return 2;
+			char path[PATH_MAX], why[160];
+			if (find_program(argv[i], path, sizeof(path)) != 0) {
+				fprintf(stderr, "vsockify: %s: %s\n", argv[i], strerror(errno));
+				return 2;
+			}
+			int way = choose_way(&o, path, why, sizeof(why));
+			printf("%s: %s (%s)\n", path, way_name(way), why);
 		}
-		return check_rules(&o) ? 2 : 0;
+		return problems ? 2 : 0;
 	}
 	if (i >= argc) {
 		usage(stderr);
@@ -394,16 +464,20 @@ int main(int argc, char **argv)
 			fprintf(stderr, "vsockify: cannot read %s: %s\n", lib, strerror(errno));
 		return 127;
 	}
-	if (o.way == WAY_SUPERVISE) {
+	char path[PATH_MAX], why[160];
+	int way = WAY_PRELOAD;
+	if (find_program(argv[i], path, sizeof(path)) == 0)
+		way = choose_way(&o, path, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "not found: execvp says why");
+	if (getenv("VSOCKIFY_LOG") && !strcmp(getenv("VSOCKIFY_LOG"), "debug"))
+		fprintf(stderr, "vsockify: %s: %s (%s)\n", argv[i], way_name(way), why);
+	if (way != WAY_PRELOAD) {
 		struct vsk_config cfg;
-		char path[PATH_MAX];
-		if (find_program(argv[i], path, sizeof(path)) != 0) {
-			fprintf(stderr, "vsockify: %s: %s\n", argv[i], strerror(errno));
-			return errno == ENOENT ? 127 : 126;
-		}
 		vsk_config_load(&cfg, env_value);
-		struct vsk_super_opts so = { .cfg = &cfg, .preload = NULL, .path = path,
-					     .argv = argv + i };
+		struct vsk_super_opts so = { .cfg = &cfg,
+					     .preload = way == WAY_BOTH ? lib : NULL,
+					     .path = path, .argv = argv + i };
 		return vsk_supervise(&so);
 	}
 	if (set_preload(lib) != 0) {

@@ -281,6 +281,30 @@ socklen_t vsk_rule_shown_side(const struct vsk_rules *rs, int rule, enum vsk_app
  * library then leaves every socket to the supervisor (docs/supervisor.md). */
 #define VSK_SUPERVISED_ERRNO EDOM
 
+/* A name as both ways in resolve it: the built-in vsock-*.local names
+ * first (no rule can redefine them), then name rules (rs may be NULL),
+ * which make a name an alias of its CID.  *rule: the rule's index or -1
+ * (may be NULL). */
+enum vsk_name_kind vsk_name_lookup(const struct vsk_rules *rs, const char *name, uint32_t *cid,
+				   int *rule);
+
+/* ---- DNS answers (dns.c), for the supervisor's responder ------------------- */
+
+enum vsk_dns_verdict {
+	VSK_DNS_FORWARD = 0, /* not ours (or not a plain query): send it on unchanged */
+	VSK_DNS_ANSWER,      /* out holds the reply */
+	VSK_DNS_DROP,        /* too short to answer even with an error */
+};
+/* One query packet q (UDP payload): our names get A/AAAA answers (NODATA
+ * for other types, NXDOMAIN for a malformed vsock name), with AA and RA
+ * set and the question copied byte for byte. */
+enum vsk_dns_verdict vsk_dns_respond(const struct vsk_fake_net *net, const struct vsk_rules *rs,
+				     const uint8_t *q, size_t qlen, uint8_t *out, size_t cap,
+				     size_t *outlen);
+/* A SERVFAIL reply to query q (its nameserver refused).  0, or -1 when q
+ * is not a query we can answer. */
+int vsk_dns_servfail(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, size_t *outlen);
+
 /* ---- configuration ------------------------------------------------------ */
 
 enum vsk_log_level {

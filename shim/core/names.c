@@ -70,3 +70,19 @@ int vsk_format_name(uint32_t cid, char *buf, size_t len)
 				   : snprintf(buf, len, PREFIX "%u" SUFFIX, cid);
 	return (n < 0 || (size_t)n >= len) ? -1 : n;
 }
+
+enum vsk_name_kind vsk_name_lookup(const struct vsk_rules *rs, const char *name, uint32_t *cid,
+				   int *rule)
+{
+	enum vsk_name_kind kind = vsk_parse_name(name, cid);
+	int r = -1;
+
+	if (kind == VSK_NAME_NOT_OURS && name && rs && rs->n &&
+	    (r = vsk_rules_match_name(rs, name)) >= 0) {
+		*cid = rs->rule[r].cid;
+		kind = VSK_NAME_CID;
+	}
+	if (rule)
+		*rule = r;
+	return kind;
+}

@@ -764,8 +764,87 @@ static void test_shown_local_cid(void)
 	      "local CID: any other peer shows this machine's CID");
 }
 
+
+/* A query for name (dotted) of qtype, with an optional trailing OPT. */
+static size_t dns_query(uint8_t *q, const char *name, unsigned qtype, uint16_t id)
+{
+	size_t n = 12;
+	memset(q, 0, 12);
+	q[0] = (uint8_t)(id >> 8), q[1] = (uint8_t)id, q[2] = 0x01, q[5] = 1;
+	for (const char *p = name; *p;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		q[n++] = (uint8_t)len;
+		memcpy(q + n, p, len);
+		n += len;
+		p += len + (dot ? 1 : 0);
+	}
+	q[n++] = 0;
+	q[n++] = (uint8_t)(qtype >> 8), q[n++] = (uint8_t)qtype;
+	q[n++] = 0, q[n++] = 1;
+	return n;
+}
+
+static void test_dns(void)
+{
+	struct vsk_fake_net net;
+	struct vsk_rules rs = { 0 };
+	uint8_t q[512], out[512];
+	size_t n, outlen;
+	static const char rule[] = "name db.internal vsock:7";
+
+	vsk_fake_net_default(&net);
+	vsk_rules_add(&rs, VSK_SRC_LIST, "t", rule, sizeof(rule) - 1, NULL, NULL);
+	n = dns_query(q, "VSOCK-3.local", 1, 0xbeef);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      outlen == n + 16 && out[0] == 0xbe && out[1] == 0xef && (out[2] & 0x84) == 0x84 &&
+	      (out[3] & 0x8f) == 0x80 && out[7] == 1 && !memcmp(out + 12, q + 12, n - 12) &&
+	      !memcmp(out + outlen - 4, "\x7f\x80\x00\x03", 4),
+	      "dns: A for vsock-3.local is 127.128.0.3, question copied, AA RA set");
+	n = dns_query(q, "vsock-3.local", 28, 1);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      outlen == n + 28 && out[7] == 1 && out[outlen - 1] == 3 && out[outlen - 16] == 1,
+	      "dns: AAAA for vsock-3.local is 100::…:3");
+	n = dns_query(q, "db.internal", 1, 2);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      out[outlen - 1] == 7, "dns: a name rule answers with its CID");
+	n = dns_query(q, "vsock-4294967290.local", 1, 3);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      outlen == n && out[7] == 0 && (out[3] & 15) == 0,
+	      "dns: A for a CID beyond the IPv4 fakes is NODATA");
+	n = dns_query(q, "vsock-x.local", 1, 4);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      (out[3] & 15) == 3, "dns: a malformed vsock name is NXDOMAIN");
+	n = dns_query(q, "vsock-3.local", 15, 5);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      outlen == n && (out[3] & 15) == 0 && (out[2] & 0x04), "dns: MX for ours is NODATA, AA");
+	n = dns_query(q, "example.org", 1, 6);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_FORWARD,
+	      "dns: other names are forwarded");
+	CHECK(vsk_dns_respond(&net, &rs, q, 11, out, sizeof(out), &outlen) == VSK_DNS_DROP,
+	      "dns: a packet shorter than a header is dropped");
+	n = dns_query(q, "vsock-3.local", 1, 7);
+	for (size_t cut = 12; cut < n; cut++)
+		CHECK(vsk_dns_respond(&net, &rs, q, cut, out, sizeof(out), &outlen) == VSK_DNS_FORWARD,
+		      "dns: a query cut at %zu bytes is forwarded, not answered", cut);
+	q[2] |= 0x80; /* a response */
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_FORWARD,
+	      "dns: a response is not a query");
+	q[2] = 0x01;
+	q[12 + 1 + 5] = 0xc0; /* compression inside the name: not a plain question */
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) != VSK_DNS_ANSWER,
+	      "dns: a name with odd bytes is never answered as ours");
+	n = dns_query(q, "vsock-3.local", 1, 8);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, 20, &outlen) == VSK_DNS_DROP,
+	      "dns: a reply buffer too small is never overrun");
+	CHECK(vsk_dns_servfail(q, n, out, sizeof(out), &outlen) == 0 && outlen == n &&
+	      (out[3] & 15) == 2 && out[0] == 0 && out[1] == 8, "dns: SERVFAIL for a refused query");
+	vsk_rules_free(&rs);
+}
+
 int main(void)
 {
+	test_dns();
 	test_rules_parse();
 	test_rules_sources();
 	test_rules_match();

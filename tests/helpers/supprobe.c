@@ -1,0 +1,152 @@
+/* supprobe MODE ADDR PORT: blocking socket calls the supervisor must answer
+ * as TCP would, built static (build/helpers/static/) so only the
+ * supervisor can translate them.  ADDR is numeric (IPv4 or IPv6).  Prints
+ * one "key=value" line per fact, for the test to compare with plain TCP.
+ *
+ *   accept-intr     listen, then a blocking accept cut short by SIGALRM
+ *                   (no SA_RESTART) after 300 ms: its errno
+ *   accept-restart  the same with SA_RESTART: the accept goes on and takes
+ *                   the connection the test makes; prints the peer family
+ *   connect         blocking connect; its errno, then the peer and local
+ *                   families and the peer address
+ *   serve N         accept N connections in turn, echo one line on each
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static socklen_t parse(const char *host, const char *port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((unsigned short)atoi(port));
+		return sizeof(*in);
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((unsigned short)atoi(port));
+		return sizeof(*in6);
+	}
+	fprintf(stderr, "supprobe: bad address %s\n", host);
+	exit(2);
+}
+
+static const char *ename(int err)
+{
+	switch (err) {
+	case 0: return "0";
+	case EINTR: return "EINTR";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ENETUNREACH: return "ENETUNREACH";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case EADDRINUSE: return "EADDRINUSE";
+	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	case EAGAIN: return "EAGAIN";
+	default: return strerror(err);
+	}
+}
+
+static const char *fam(int f)
+{
+	return f == AF_INET ? "inet" : f == AF_INET6 ? "inet6" : f == AF_VSOCK ? "vsock" : "other";
+}
+
+static void alarm_in(int ms, bool restart)
+{
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0 };
+	struct itimerval t = { .it_value = { ms / 1000, (ms % 1000) * 1000 } };
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &t, NULL);
+}
+
+static int listener(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 16) != 0) {
+		printf("listen=%s\n", ename(errno));
+		exit(1);
+	}
+	printf("listening\n");
+	fflush(stdout);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss, peer;
+	socklen_t len, plen = sizeof(peer);
+	int fd, c;
+
+	if (argc < 4)
+		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	len = parse(argv[2], argv[3], &ss);
+	if (!strcmp(argv[1], "accept-intr") || !strcmp(argv[1], "accept-restart")) {
+		bool restart = argv[1][7] == 'r';
+		fd = listener(&ss, len);
+		alarm_in(300, restart);
+		c = accept(fd, (struct sockaddr *)&peer, &plen);
+		printf("accept=%s", c >= 0 ? "ok" : ename(errno));
+		if (c >= 0)
+			printf(" peer=%s len=%u", fam(peer.ss_family), plen);
+		printf("\n");
+		return 0;
+	}
+	if (!strcmp(argv[1], "connect")) {
+		char ip[INET6_ADDRSTRLEN] = "";
+		fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		c = connect(fd, (struct sockaddr *)&ss, len);
+		printf("connect=%s\n", c == 0 ? "0" : ename(errno));
+		if (c != 0)
+			return 0;
+		getpeername(fd, (struct sockaddr *)&peer, &plen);
+		if (peer.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, ip, sizeof(ip));
+		else if (peer.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, ip, sizeof(ip));
+		printf("peer=%s addr=%s port=%u\n", fam(peer.ss_family), ip,
+		       ntohs(((struct sockaddr_in *)&peer)->sin_port));
+		plen = sizeof(peer);
+		getsockname(fd, (struct sockaddr *)&peer, &plen);
+		printf("local=%s\n", fam(peer.ss_family));
+		return 0;
+	}
+	if (!strcmp(argv[1], "serve") && argc > 4) {
+		int n = atoi(argv[4]);
+		fd = listener(&ss, len);
+		for (int i = 0; i < n; i++) {
+			char buf[256];
+			ssize_t r;
+			plen = sizeof(peer);
+			if ((c = accept(fd, (struct sockaddr *)&peer, &plen)) < 0) {
+				printf("accept=%s\n", ename(errno));
+				return 1;
+			}
+			if ((r = read(c, buf, sizeof(buf))) > 0)
+				(void)!write(c, buf, (size_t)r);
+			close(c);
+		}
+		printf("served=%d\n", n);
+		return 0;
+	}
+	return 2;
+}
