@@ -21,14 +21,23 @@ SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c shim/hybrid.c sh
               shim/hooks_fd.c shim/hooks_resolve.c
 HEADERS    := $(wildcard shim/*.h shim/core/*.h)
 HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpers/*.c))
+# Go test programs (tests/helpers/go/), built offline against Debian's
+# packaged Go libraries (golang-*-dev) in GOPATH mode.
+GO         ?= go
+GO_DIRS    := $(wildcard tests/helpers/go/*/main.go)
+GO_HELPERS := $(patsubst tests/helpers/go/%/main.go,$(B)/helpers/go/%,$(GO_DIRS))
+GO_ENV     := GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOPROXY=off \
+              GOCACHE=$(abspath $(B))/go-cache
+HAVE_GO    := $(shell command -v $(GO) 2>/dev/null)
+HAVE_CC    := $(shell command -v $(CC) 2>/dev/null)
 
 .PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
-        fuzz stress tsan
+        fuzz stress tsan go-helpers
 
 # Static builds of some helpers: programs only the supervisor can translate.
 STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck
 
-all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS) $(STATIC_HELPERS)
+all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS) $(STATIC_HELPERS) go-helpers
 
 $(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
@@ -51,7 +60,24 @@ $(B)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h | $(B)
 $(B)/helpers/static/%: tests/helpers/%.c | $(B)
 	@mkdir -p $(B)/helpers/static
 	@$(CC) $(BASEFLAGS) $(CFLAGS) -static -o $@ $< 2>$@.err || { cat $@.err >&2; exit 1; }
-	@grep -v 'statically linked applications requires' $@.err >&2 || true
+	@grep -v 'statically linked applications requires' $@.err >&2 || true; rm -f $@.err
+
+# Static, pure Go (what the preload library cannot reach), and one cgo
+# build of gonet, dynamic like most packaged Go programs.
+ifeq ($(HAVE_GO),)
+go-helpers:
+	@echo "go not found: skipping the Go test helpers (make deps installs golang-go)"
+else
+go-helpers: $(GO_HELPERS) $(if $(HAVE_CC),$(B)/helpers/go/gonet-cgo)
+
+$(B)/helpers/go/%: tests/helpers/go/%/main.go | $(B)
+	@mkdir -p $(B)/helpers/go
+	$(GO_ENV) CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./$(<D)
+
+$(B)/helpers/go/gonet-cgo: tests/helpers/go/gonet/main.go | $(B)
+	@mkdir -p $(B)/helpers/go
+	$(GO_ENV) CGO_ENABLED=1 CC=$(CC) $(GO) build -trimpath -o $@ ./$(<D)
+endif
 
 # Sanitizer build of the library and unit tests, in build/asan/.
 asan-build:

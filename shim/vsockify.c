@@ -188,7 +188,7 @@ static int choose_way(const struct options *o, const char *path, char *why, size
 		return WAY_BOTH;
 	}
 	if (dynamic) {
-		snprintf(why, len, "dynamically linked (%s)", info.interp);
+		snprintf(why, len, "dynamically linked (%.100s)", info.interp);
 		return WAY_PRELOAD;
 	}
 	snprintf(why, len, "%s", info.go ? "a static Go program" : "statically linked");

@@ -14,9 +14,14 @@ declare -A want=(
 	[clang]=clang [nginx]=nginx-light [ncat]=ncat
 	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
 	[vsftpd]=vsftpd
+	# Go: the compiler for tests/helpers/go/, and real Go programs (they
+	# make their own system calls, so only the supervisor reaches them)
+	[go]=golang-go [hey]=hey [webhook]=webhook [caddy]=caddy
+	[nats-server]=nats-server [websocketd]=websocketd
 )
 declare -A path_of=([sshd]=/usr/sbin/sshd [nginx]=/usr/sbin/nginx
-	[initdb]=/usr/lib/postgresql/15/bin/initdb [vsftpd]=/usr/sbin/vsftpd)
+	[initdb]=/usr/lib/postgresql/15/bin/initdb [vsftpd]=/usr/sbin/vsftpd
+	[nats-server]=/usr/sbin/nats-server)
 
 missing=()
 for cmd in "${!want[@]}"; do
@@ -29,6 +34,8 @@ done
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 # clang only recommends libFuzzer (make fuzz: -fsanitize=fuzzer).
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+# Libraries that tests/helpers/go/ builds against (GOPATH=/usr/share/gocode).
+dpkg -s golang-github-mdlayher-vsock-dev >/dev/null 2>&1 || missing+=(golang-github-mdlayher-vsock-dev)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -305,6 +305,52 @@ enum vsk_dns_verdict vsk_dns_respond(const struct vsk_fake_net *net, const struc
  * is not a query we can answer. */
 int vsk_dns_servfail(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, size_t *outlen);
 
+/* ---- program classification (elf.c) -------------------------------------- */
+
+/* What kind of program a file is, so a caller can tell whether the preload
+ * library will load into it or a supervisor is needed. */
+enum vsk_prog_kind {
+	VSK_PROG_UNKNOWN = 0, /* not an ELF we can read: a script (#!), garbage, unreadable */
+	VSK_PROG_DYNAMIC,     /* has PT_INTERP: a dynamically linked program (the preload library works) */
+	VSK_PROG_STATIC,      /* ELF executable without PT_INTERP (static, static-pie; also
+			       * a shared library or ld.so run directly) */
+};
+
+struct vsk_prog_info {
+	enum vsk_prog_kind kind;
+	bool go;           /* has Go build info: a section named .go.buildinfo, or (with no
+			    * section table) the magic "\xff Go buildinf:" 16-byte aligned in
+			    * the first VSK_GO_SCAN_MAX bytes of the first data segment */
+	bool foreign_arch; /* an ELF for another machine, class or byte order than this
+			    * build's (i386, aarch64 or x32 on x86-64); set even when kind
+			    * is UNKNOWN because the header was all we could read */
+	char interp[256];  /* PT_INTERP path when DYNAMIC; empty if longer than this */
+};
+
+/* At most this much of program headers, and of section headers, is read. */
+#define VSK_ELF_HEADERS_MAX (64u << 10)
+/* The Go linker puts .go.buildinfo near the start of the data segment. */
+#define VSK_GO_SCAN_MAX (4u << 20)
+
+/* read_at(ctx, off, buf, len): bytes read (short only at the end of the
+ * file) or -1 for an error. */
+typedef long (*vsk_read_at_fn)(void *ctx, uint64_t off, void *buf, size_t len);
+/* Classify the file of file_size bytes that read_at reads.  Returns 0 with
+ * *out filled (kind UNKNOWN for anything not a valid ELF executable), or -1
+ * when read_at failed (*out then says UNKNOWN).  Needs no allocation: about
+ * 8 KiB of stack. */
+int vsk_classify_elf(vsk_read_at_fn read_at, void *ctx, uint64_t file_size,
+		     struct vsk_prog_info *out);
+
+/* The kernel reads this much of a script to find its "#!" line. */
+#define VSK_SCRIPT_HEAD 256
+/* The interpreter path of a "#!" script from the file's first n bytes (the
+ * whole file if it is shorter than VSK_SCRIPT_HEAD), as the kernel finds it;
+ * its optional argument is not returned.  Returns the path's length, or -1:
+ * not a script, no path, a path that may be cut off, or one that does not fit
+ * in cap bytes with its NUL. */
+int vsk_script_interp(const char *head, size_t n, char *out, size_t cap);
+
 /* ---- configuration ------------------------------------------------------ */
 
 enum vsk_log_level {

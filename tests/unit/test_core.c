@@ -1,9 +1,13 @@
 /* Unit tests for the pure core (shim/core).  Prints TAP. */
 #include <arpa/inet.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
@@ -842,6 +846,386 @@ static void test_dns(void)
 	vsk_rules_free(&rs);
 }
 
+/* ---- program classification ----------------------------------------------- */
+
+#if defined(__aarch64__)
+#define NATIVE_EM EM_AARCH64
+#define OTHER_EM EM_X86_64
+#else
+#define NATIVE_EM EM_X86_64
+#define OTHER_EM EM_AARCH64
+#endif
+
+/* A synthetic ELF image: headers at the front, an interp string, a data
+ * segment and a section table at fixed offsets, so tests can damage any
+ * field afterwards. */
+enum { IMG_INTERP = 0x200, IMG_DATA = 0x400, IMG_DATA_LEN = 0x200, IMG_STRTAB = 0x700,
+       IMG_SHDRS = 0x800, IMG_LEN = 0x900 };
+#define IMG_VADDR 0x401000u
+
+struct elf_spec {
+	bool is64, big;
+	uint16_t machine, type;
+	const char *interp;   /* PT_INTERP, or NULL */
+	bool sections;        /* a section table: null, .shstrtab, one more */
+	bool go_section;      /* ... the one more is .go.buildinfo, not .data */
+	int magic_at;         /* the Go magic at this data offset, or -1 */
+};
+
+static void put(unsigned char *p, size_t n, uint64_t v, bool big)
+{
+	for (size_t i = 0; i < n; i++)
+		p[big ? n - 1 - i : i] = (unsigned char)(v >> (8 * i));
+}
+
+#define PUT(s, p, T, m, v)                                                              \
+	((s)->is64 ? put((p) + offsetof(Elf64_##T, m), sizeof(((Elf64_##T *)0)->m), (v), \
+			 (s)->big)                                                      \
+		   : put((p) + offsetof(Elf32_##T, m), sizeof(((Elf32_##T *)0)->m), (v), \
+			 (s)->big))
+#define SIZEOF(s, T) ((s)->is64 ? sizeof(Elf64_##T) : sizeof(Elf32_##T))
+
+static unsigned char img[IMG_LEN];
+
+static void build_elf(const struct elf_spec *s)
+{
+	size_t ehsize = SIZEOF(s, Ehdr), phsize = SIZEOF(s, Phdr), shsize = SIZEOF(s, Shdr);
+	unsigned char *ph = img + ehsize;
+	unsigned nph = 0;
+
+	memset(img, 0, sizeof(img));
+	memcpy(img, ELFMAG, SELFMAG);
+	img[EI_CLASS] = s->is64 ? ELFCLASS64 : ELFCLASS32;
+	img[EI_DATA] = s->big ? ELFDATA2MSB : ELFDATA2LSB;
+	img[EI_VERSION] = EV_CURRENT;
+	PUT(s, img, Ehdr, e_type, s->type);
+	PUT(s, img, Ehdr, e_machine, s->machine);
+	PUT(s, img, Ehdr, e_version, EV_CURRENT);
+	PUT(s, img, Ehdr, e_phoff, ehsize);
+	PUT(s, img, Ehdr, e_ehsize, ehsize);
+	PUT(s, img, Ehdr, e_phentsize, phsize);
+	PUT(s, img, Ehdr, e_shentsize, shsize);
+	if (s->interp) {
+		size_t n = strlen(s->interp) + 1;
+		memcpy(img + IMG_INTERP, s->interp, n);
+		PUT(s, ph, Phdr, p_type, PT_INTERP);
+		PUT(s, ph, Phdr, p_flags, PF_R);
+		PUT(s, ph, Phdr, p_offset, IMG_INTERP);
+		PUT(s, ph, Phdr, p_filesz, n);
+		ph += phsize, nph++;
+	}
+	PUT(s, ph, Phdr, p_type, PT_LOAD); /* text: the headers */
+	PUT(s, ph, Phdr, p_flags, PF_R | PF_X);
+	PUT(s, ph, Phdr, p_filesz, IMG_DATA);
+	ph += phsize, nph++;
+	PUT(s, ph, Phdr, p_type, PT_LOAD);
+	PUT(s, ph, Phdr, p_flags, PF_R | PF_W);
+	PUT(s, ph, Phdr, p_offset, IMG_DATA);
+	PUT(s, ph, Phdr, p_vaddr, IMG_VADDR + IMG_DATA);
+	PUT(s, ph, Phdr, p_filesz, IMG_DATA_LEN);
+	nph++;
+	PUT(s, img, Ehdr, e_phnum, nph);
+	if (s->magic_at >= 0)
+		memcpy(img + IMG_DATA + s->magic_at, "\xff Go buildinf:\x08\x02", 16);
+	if (s->sections) {
+		static const char names[] = "\0.shstrtab\0.go.buildinfo\0.data";
+		unsigned char *sh = img + IMG_SHDRS;
+
+		memcpy(img + IMG_STRTAB, names, sizeof(names));
+		PUT(s, img, Ehdr, e_shoff, IMG_SHDRS);
+		PUT(s, img, Ehdr, e_shnum, 3);
+		PUT(s, img, Ehdr, e_shstrndx, 1);
+		sh += shsize;
+		PUT(s, sh, Shdr, sh_name, 1);
+		PUT(s, sh, Shdr, sh_type, SHT_STRTAB);
+		PUT(s, sh, Shdr, sh_offset, IMG_STRTAB);
+		PUT(s, sh, Shdr, sh_size, sizeof(names));
+		sh += shsize;
+		PUT(s, sh, Shdr, sh_name, s->go_section ? 11 : 25);
+		PUT(s, sh, Shdr, sh_type, SHT_PROGBITS);
+		PUT(s, sh, Shdr, sh_offset, IMG_DATA);
+		PUT(s, sh, Shdr, sh_size, IMG_DATA_LEN);
+	}
+}
+
+/* A reader over memory that can also lie about the size or fail. */
+struct mem_file {
+	const unsigned char *p;
+	size_t n;
+	uint64_t fail_at; /* a read touching this offset fails; UINT64_MAX: none */
+	unsigned reads;
+};
+
+static long mem_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct mem_file *m = ctx;
+
+	m->reads++;
+	if (m->fail_at >= off && m->fail_at - off < len)
+		return -1;
+	if (off >= m->n)
+		return 0;
+	if (len > m->n - off)
+		len = m->n - off;
+	memcpy(buf, m->p + off, len);
+	return (long)len;
+}
+
+static int classify_mem(const unsigned char *p, size_t n, uint64_t claimed_size,
+			struct vsk_prog_info *out)
+{
+	struct mem_file m = { p, n, UINT64_MAX, 0 };
+
+	memset(out, 0x55, sizeof(*out)); /* every field must be written */
+	return vsk_classify_elf(mem_read, &m, claimed_size, out);
+}
+
+static int classify_img(struct vsk_prog_info *out)
+{
+	return classify_mem(img, sizeof(img), sizeof(img), out);
+}
+
+static long fd_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	return pread(*(int *)ctx, buf, len, (off_t)off);
+}
+
+/* -1 if path cannot be opened. */
+static int classify_path(const char *path, struct vsk_prog_info *out)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fstat(fd, &st) == 0 ? vsk_classify_elf(fd_read, &fd, (uint64_t)st.st_size, out) : -1;
+	close(fd);
+	return rc;
+}
+
+static void test_elf_synthetic(void)
+{
+	struct elf_spec dyn = { .is64 = true, .machine = NATIVE_EM, .type = ET_DYN,
+				.interp = "/lib64/ld-linux-x86-64.so.2", .magic_at = -1 };
+	struct elf_spec s;
+	struct vsk_prog_info pi;
+
+	build_elf(&dyn);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && !pi.go &&
+		      !pi.foreign_arch && !strcmp(pi.interp, dyn.interp),
+	      "elf: PT_INTERP makes a dynamic program, with its interpreter");
+	s = dyn, s.interp = "/lib/ld-musl-x86_64.so.1", s.sections = true;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && !pi.go &&
+		      !strcmp(pi.interp, s.interp),
+	      "elf: musl's interpreter, with a section table and no Go");
+	s = dyn, s.interp = NULL, s.type = ET_EXEC;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC && !pi.go && !pi.interp[0],
+	      "elf: ET_EXEC without PT_INTERP is static");
+	s.type = ET_DYN;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC, "elf: static-pie is static");
+	s.type = ET_REL;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN, "elf: an object file is unknown");
+
+	/* Go */
+	s = dyn, s.interp = NULL, s.type = ET_EXEC, s.sections = s.go_section = true;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC && pi.go,
+	      "elf: a .go.buildinfo section makes a Go program");
+	s.sections = s.go_section = false, s.magic_at = 0x40;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC && pi.go,
+	      "elf: no section table: the magic in the data segment");
+	s.magic_at = 0x48;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && !pi.go, "elf: ... only 16-byte aligned");
+	s.magic_at = IMG_DATA_LEN - 16;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && !pi.go, "elf: ... only with a whole header in the segment");
+	s.magic_at = 0x40, s.sections = true;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && !pi.go,
+	      "elf: a section table without .go.buildinfo is not searched for the magic");
+	s.sections = s.go_section = true, s.magic_at = -1;
+	build_elf(&s);
+	put(img + IMG_SHDRS + 2 * sizeof(Elf64_Shdr), 4, 30, false); /* sh_name past the table */
+	CHECK(classify_img(&pi) == 0 && !pi.go, "elf: a section name past .shstrtab is none");
+	build_elf(&s);
+	put(img + offsetof(Elf64_Ehdr, e_shstrndx), 2, 3, false);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC && !pi.go,
+	      "elf: e_shstrndx out of range: no section table");
+	build_elf(&s);
+	put(img + offsetof(Elf64_Ehdr, e_shnum), 2, 0, false); /* extended numbering */
+	put(img + offsetof(Elf64_Ehdr, e_shstrndx), 2, SHN_XINDEX, false);
+	put(img + IMG_SHDRS + offsetof(Elf64_Shdr, sh_size), 8, 3, false);
+	put(img + IMG_SHDRS + offsetof(Elf64_Shdr, sh_link), 4, 1, false);
+	CHECK(classify_img(&pi) == 0 && pi.go, "elf: extended section numbering");
+	build_elf(&s);
+	put(img + offsetof(Elf64_Ehdr, e_shnum), 2, 0xffff, false);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC && !pi.go,
+	      "elf: e_shnum past the file: no section table");
+
+	/* Hostile headers */
+	build_elf(&dyn);
+	put(img + offsetof(Elf64_Ehdr, e_phnum), 2, 0xffff, false);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN, "elf: e_phnum 65535");
+	build_elf(&dyn);
+	put(img + offsetof(Elf64_Ehdr, e_phoff), 8, UINT64_MAX - 8, false);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN, "elf: e_phoff near 2^64");
+	build_elf(&dyn);
+	put(img + offsetof(Elf64_Ehdr, e_phentsize), 2, 32, false);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN, "elf: a wrong e_phentsize");
+	build_elf(&dyn);
+	put(img + sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_offset), 8, UINT64_MAX, false);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN, "elf: PT_INTERP past the end");
+	build_elf(&dyn);
+	img[IMG_INTERP + strlen(dyn.interp)] = 'x';
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN,
+	      "elf: PT_INTERP without its NUL (the kernel refuses it)");
+	char long_interp[300];
+	memset(long_interp, 'a', sizeof(long_interp) - 1);
+	long_interp[0] = '/', long_interp[sizeof(long_interp) - 1] = '\0';
+	s = dyn, s.interp = long_interp;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && !pi.interp[0],
+	      "elf: an interpreter too long to keep: dynamic, interp empty");
+
+	bool all_unknown = true, ok_at_end = false;
+	build_elf(&dyn);
+	for (size_t n = 0; n < sizeof(Elf64_Ehdr) + 3 * sizeof(Elf64_Phdr); n++)
+		all_unknown &= classify_mem(img, n, n, &pi) == 0 && pi.kind == VSK_PROG_UNKNOWN;
+	CHECK(all_unknown, "elf: every truncation of the headers is unknown");
+	all_unknown = true;
+	for (size_t n = 0; n < sizeof(Elf64_Ehdr) + 3 * sizeof(Elf64_Phdr); n++)
+		all_unknown &= classify_mem(img, n, sizeof(img), &pi) == 0 &&
+			       pi.kind == VSK_PROG_UNKNOWN;
+	CHECK(all_unknown, "elf: ... also when the file is shorter than its stated size");
+	ok_at_end = classify_mem(img, IMG_INTERP + 10, IMG_INTERP + 10, &pi) == 0 &&
+		    pi.kind == VSK_PROG_UNKNOWN;
+	CHECK(ok_at_end, "elf: a truncated interpreter path is unknown");
+
+	struct mem_file failing = { img, sizeof(img), IMG_INTERP, 0 };
+	memset(&pi, 0x55, sizeof(pi));
+	CHECK(vsk_classify_elf(mem_read, &failing, sizeof(img), &pi) == -1 &&
+		      pi.kind == VSK_PROG_UNKNOWN && !pi.go && !pi.interp[0],
+	      "elf: a read error is -1, and unknown");
+	s = dyn, s.interp = NULL, s.magic_at = -1;
+	build_elf(&s);
+	struct mem_file counted = { img, sizeof(img), UINT64_MAX, 0 };
+	vsk_classify_elf(mem_read, &counted, sizeof(img), &pi);
+	CHECK(counted.reads <= 2, "elf: a small static file takes %u reads", counted.reads);
+
+	/* Not ELF */
+	static const char *const not_elf[] = { "#!/bin/sh\necho hi\n", "", "\177EL",
+						"garbage garbage garbage garbage garbage garbage" };
+	for (size_t i = 0; i < sizeof(not_elf) / sizeof(not_elf[0]); i++)
+		CHECK(classify_mem((const unsigned char *)not_elf[i], strlen(not_elf[i]),
+				   strlen(not_elf[i]), &pi) == 0 &&
+			      pi.kind == VSK_PROG_UNKNOWN && !pi.foreign_arch,
+		      "elf: \"%.*s\" is unknown", (int)strcspn(not_elf[i], "\n\x7f"), not_elf[i]);
+	build_elf(&dyn);
+	img[EI_CLASS] = 3;
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_UNKNOWN, "elf: a bad EI_CLASS");
+
+	/* Other machines */
+	s = dyn, s.is64 = false, s.machine = EM_386, s.interp = "/lib/ld-linux.so.2";
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && pi.foreign_arch &&
+		      !strcmp(pi.interp, s.interp),
+	      "elf: i386 is foreign (and read)");
+	s.machine = EM_X86_64, s.interp = "/libx32/ld-linux-x32.so.2", s.sections = true,
+	s.go_section = true;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && pi.foreign_arch && pi.go,
+	      "elf: x32 is foreign, its sections read");
+	s = dyn, s.machine = OTHER_EM, s.interp = "/lib/ld-linux-other.so.1";
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && pi.foreign_arch &&
+		      !strcmp(pi.interp, s.interp),
+	      "elf: %s is foreign", OTHER_EM == EM_AARCH64 ? "aarch64" : "x86-64");
+	s = dyn, s.big = true, s.machine = EM_S390, s.interp = NULL, s.magic_at = 0;
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_STATIC && pi.foreign_arch && pi.go,
+	      "elf: big-endian s390x is foreign, read too");
+}
+
+/* Real programs, when installed (the Go ones by make deps / make). */
+static void test_elf_real(void)
+{
+	static const struct {
+		const char *path;
+		enum vsk_prog_kind kind;
+		bool go;
+	} progs[] = {
+		{ "/bin/true", VSK_PROG_DYNAMIC, false },
+		{ "/bin/busybox", VSK_PROG_STATIC, false }, /* busybox-static */
+		{ "/usr/bin/hey", VSK_PROG_DYNAMIC, true },
+		{ "build/helpers/go/gonet", VSK_PROG_STATIC, true },
+		{ "build/helpers/go/gonet-cgo", VSK_PROG_DYNAMIC, true },
+	};
+	struct vsk_prog_info pi;
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		int rc = classify_path(progs[i].path, &pi);
+
+		if (rc < 0 && access(progs[i].path, F_OK) != 0) {
+			CHECK(1, "elf: %s # skip not installed", progs[i].path);
+			continue;
+		}
+		CHECK(rc == 0 && pi.kind == progs[i].kind && pi.go == progs[i].go &&
+			      !pi.foreign_arch,
+		      "elf: %s is %s%s (got kind %d go %d interp %s)", progs[i].path,
+		      progs[i].kind == VSK_PROG_DYNAMIC ? "dynamic" : "static",
+		      progs[i].go ? ", Go" : "", rc == 0 ? (int)pi.kind : -1, pi.go, pi.interp);
+	}
+	CHECK(classify_path("/bin/true", &pi) == 0 && pi.interp[0] == '/',
+	      "elf: /bin/true's interpreter is %s", pi.interp);
+	const char *script = "tests/run-all.sh";
+	CHECK(access(script, F_OK) != 0 ||
+		      (classify_path(script, &pi) == 0 && pi.kind == VSK_PROG_UNKNOWN),
+	      "elf: a script is unknown");
+}
+
+static void test_script_interp(void)
+{
+	static const struct {
+		const char *head;
+		const char *interp; /* NULL: -1 */
+	} cases[] = {
+		{ "#!/bin/sh\n", "/bin/sh" },
+		{ "#! /usr/bin/env python3\n", "/usr/bin/env" },
+		{ "#!\t/bin/bash -e\n", "/bin/bash" },
+		{ "#!/bin/sh", "/bin/sh" }, /* a file this short ends the path */
+		{ "#!\n", NULL },
+		{ "#!   ", NULL },
+		{ "# /bin/sh\n", NULL },
+		{ "\177ELF", NULL },
+		{ "", NULL },
+	};
+	char out[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = vsk_script_interp(cases[i].head, strlen(cases[i].head), out, sizeof(out));
+
+		CHECK(cases[i].interp ? n == (int)strlen(cases[i].interp) && !strcmp(out, cases[i].interp)
+				      : n == -1,
+		      "script: \"%.*s\" -> %s", (int)strcspn(cases[i].head, "\n\x7f"),
+		      cases[i].head, cases[i].interp ? cases[i].interp : "-1");
+	}
+	char full[VSK_SCRIPT_HEAD];
+	memset(full, 'a', sizeof(full));
+	memcpy(full, "#!/", 3);
+	CHECK(vsk_script_interp(full, sizeof(full), out, sizeof(out)) == -1,
+	      "script: a path filling the whole head may be cut off: -1");
+	CHECK(vsk_script_interp("#!/bin/bash\n", 12, out, 9) == -1 &&
+		      vsk_script_interp("#!/bin/bash\n", 12, out, 10) == 9,
+	      "script: the path must fit with its NUL");
+}
+
 int main(void)
 {
 	test_dns();
@@ -857,6 +1241,9 @@ int main(void)
 	test_fake_addresses();
 	test_ports_and_errors();
 	test_config();
+	test_elf_synthetic();
+	test_elf_real();
+	test_script_interp();
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
 }
