@@ -462,7 +462,7 @@ static bool dns_swap(struct call *c, int fd, const struct sockaddr_storage *ns, 
 		return false;
 	add.srcfd = (__u32)dfd;
 	add.newfd_flags = fd_cloexec(c, fd) ? O_CLOEXEC : 0;
-	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) == 0)
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) /* the fd number */
 		answer(c, 0);
 	close(dfd);
 	return true;

@@ -295,9 +295,11 @@ enum vsk_dns_verdict {
 	VSK_DNS_ANSWER,      /* out holds the reply */
 	VSK_DNS_DROP,        /* too short to answer even with an error */
 };
-/* One query packet q (UDP payload): our names get A/AAAA answers (NODATA
- * for other types, NXDOMAIN for a malformed vsock name), with AA and RA
- * set and the question copied byte for byte. */
+/* One query packet q (UDP payload): our names get an A answer, or AAAA
+ * for a CID beyond the IPv4 fakes, as getaddrinfo(AF_UNSPEC) gives under
+ * the library (NODATA for the other type and the rest, NXDOMAIN for a
+ * malformed vsock name), with AA and RA set and the question copied byte
+ * for byte. */
 enum vsk_dns_verdict vsk_dns_respond(const struct vsk_fake_net *net, const struct vsk_rules *rs,
 				     const uint8_t *q, size_t qlen, uint8_t *out, size_t cap,
 				     size_t *outlen);

@@ -128,12 +128,17 @@ enum vsk_dns_verdict vsk_dns_respond(const struct vsk_fake_net *net, const struc
 		*outlen = start_reply(q, (size_t)qend, 3 /* NXDOMAIN */, out);
 		return VSK_DNS_ANSWER;
 	}
+	/* One family per CID, as the library's getaddrinfo answers AF_UNSPEC:
+	 * IPv4 when the CID fits the IPv4 fakes, else IPv6.  Both would reach
+	 * the same CID, but a program given both may dial each (happy
+	 * eyeballs) and shows a different address than under the library. */
+	bool fits4 = vsk_cid_fits4(net, cid);
 	n = start_reply(q, (size_t)qend, 0, out);
-	if ((qtype == T_A || qtype == T_ANY) && vsk_cid_fits4(net, cid)) {
+	if ((qtype == T_A || qtype == T_ANY) && fits4) {
 		struct in_addr a = vsk_encode4(net, cid);
 		n = add_record(out, n, T_A, &a, 4);
 	}
-	if (qtype == T_AAAA || qtype == T_ANY) {
+	if ((qtype == T_AAAA || qtype == T_ANY) && !fits4) {
 		struct in6_addr a = vsk_encode6(net, cid);
 		n = add_record(out, n, T_AAAA, &a, 16);
 	}

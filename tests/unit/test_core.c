@@ -807,8 +807,12 @@ static void test_dns(void)
 	      "dns: A for vsock-3.local is 127.128.0.3, question copied, AA RA set");
 	n = dns_query(q, "vsock-3.local", 28, 1);
 	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
-	      outlen == n + 28 && out[7] == 1 && out[outlen - 1] == 3 && out[outlen - 16] == 1,
-	      "dns: AAAA for vsock-3.local is 100::…:3");
+	      outlen == n && out[7] == 0 && (out[3] & 15) == 0,
+	      "dns: AAAA for vsock-3.local is NODATA (one family, as getaddrinfo(AF_UNSPEC))");
+	n = dns_query(q, "vsock-4294967290.local", 28, 1);
+	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
+	      outlen == n + 28 && out[7] == 1 && out[outlen - 1] == 0xfa && out[outlen - 16] == 1,
+	      "dns: AAAA for a CID beyond the IPv4 fakes is 100::…");
 	n = dns_query(q, "db.internal", 1, 2);
 	CHECK(vsk_dns_respond(&net, &rs, q, n, out, sizeof(out), &outlen) == VSK_DNS_ANSWER &&
 	      out[outlen - 1] == 7, "dns: a name rule answers with its CID");
