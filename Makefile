@@ -18,7 +18,7 @@ CORE_SRC   := $(wildcard shim/core/*.c)
 SHIM_SRC   := shim/init.c shim/log.c shim/fdtable.c shim/swap.c shim/hybrid.c shim/early.c \
               shim/hooks_common.c shim/hooks_socket.c shim/hooks_connect.c shim/hooks_listen.c \
               shim/hooks_names.c shim/hooks_options.c shim/hooks_send.c \
-              shim/hooks_fd.c shim/hooks_resolve.c
+              shim/hooks_fd.c shim/hooks_resolve.c shim/hooks_exec.c
 HEADERS    := $(wildcard shim/*.h shim/core/*.h)
 HELPERS    := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(wildcard tests/helpers/*.c))
 # Go test programs (tests/helpers/go/), built offline against Debian's

@@ -39,6 +39,8 @@ struct vsk_real {
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
 	int (*close_range)(unsigned, unsigned, int);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 			   struct addrinfo **);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t,

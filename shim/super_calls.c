@@ -285,14 +285,14 @@ static int give_addr(const struct call *c, uint64_t uaddr, uint64_t ulen,
 		     const struct sockaddr_storage *addr, socklen_t full)
 {
 	int have;
+	size_t n;
 
-	if (!uaddr)
-		return 0;
 	if (mem_read(c, ulen, &have, sizeof(have)) != 0)
 		return EFAULT;
 	if (have < 0)
 		return EINVAL;
-	if (mem_write(c, uaddr, addr, (size_t)have < full ? (size_t)have : full) != 0 ||
+	n = (size_t)have < full ? (size_t)have : full;
+	if ((n && (!uaddr || mem_write(c, uaddr, addr, n) != 0)) ||
 	    mem_write(c, ulen, &full, sizeof(full)) != 0)
 		return EFAULT;
 	return 0;
@@ -727,7 +727,8 @@ static void deliver(struct call *c, int lfd, int nfd, const struct sockaddr_vm *
 	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SEND,
 					   .srcfd = (__u32)nfd,
 					   .newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0 };
-	int err = give_addr(c, c->n.data.args[1], c->n.data.args[2], &shown, n);
+	/* accept with a NULL address writes nothing, not even the length. */
+	int err = c->n.data.args[1] ? give_addr(c, c->n.data.args[1], c->n.data.args[2], &shown, n) : 0;
 
 	mark(nfd, fam, -1);
 	if (err) { /* the kernel loses the connection too */
@@ -841,27 +842,36 @@ static void on_name(struct call *c, bool peer)
 	answer(c, give_addr(c, c->n.data.args[1], c->n.data.args[2], &shown, n));
 }
 
-static void on_so_error(struct call *c)
+/* getsockopt(SOL_SOCKET, SO_ERROR / SO_DOMAIN / SO_PROTOCOL) on one of
+ * ours: a connect's error as TCP's, and the family and protocol of the
+ * TCP socket the program believes it has (Python's socket(fileno=) asks). */
+static void on_sockopt(struct call *c)
 {
-	int fd = (int)c->n.data.args[0], copy, rule, v;
+	int fd = (int)c->n.data.args[0], opt = (int)c->n.data.args[2], copy, rule, v;
 	socklen_t have, len = sizeof(v);
+	enum vsk_app_family fam;
 
-	if (fd == -1 && !c->n.data.args[3] && !c->n.data.args[4])
+	if (fd == -1 && opt == SO_ERROR && !c->n.data.args[3] && !c->n.data.args[4])
 		return answer(c, VSK_SUPERVISED_ERRNO); /* the library's probe */
 	if ((copy = grab_fd(c, fd)) < 0)
 		return pass(c);
-	if (!marked(copy, &rule) || !c->n.data.args[4] ||
+	if (!(fam = marked(copy, &rule)) || !c->n.data.args[4] ||
 	    mem_read(c, c->n.data.args[4], &have, sizeof(have)) != 0 || (int)have < (int)sizeof(v)) {
 		close(copy);
 		return pass(c); /* the kernel's own answer, EFAULT and EINVAL included */
 	}
-	if (getsockopt(copy, SOL_SOCKET, SO_ERROR, &v, &len) != 0) {
+	if (opt == SO_DOMAIN) {
+		v = fam == VSK_APP_INET4 ? AF_INET : AF_INET6;
+	} else if (opt == SO_PROTOCOL) {
+		v = IPPROTO_TCP;
+	} else if (getsockopt(copy, SOL_SOCKET, SO_ERROR, &v, &len) != 0) {
 		v = errno;
 		close(copy);
 		return answer(c, v);
+	} else {
+		v = v ? vsk_map_connect_errno(v) : 0;
 	}
 	close(copy);
-	v = v ? vsk_map_connect_errno(v) : 0;
 	answer(c, mem_write(c, c->n.data.args[3], &v, sizeof(v)) == 0 &&
 			      mem_write(c, c->n.data.args[4], &len, sizeof(len)) == 0
 		      ? 0
@@ -893,10 +903,23 @@ static void dispatch(struct call *c)
 	else if (nr == __NR_getpeername)
 		on_name(c, true);
 	else if (nr == __NR_getsockopt)
-		on_so_error(c);
+		on_sockopt(c);
 	else
 		pass(c);
 	call_done(c);
+}
+
+/* Once the program vsockify waited for has exited, what is left is
+ * daemons: the caller's stderr (a pipe, a terminal) is let go, and log
+ * lines go only to VSOCKIFY_LOG_FILE. */
+static void let_go_of_stderr(void)
+{
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (null >= 0) {
+		dup2(null, STDERR_FILENO);
+		close(null);
+	}
 }
 
 static void reap(pid_t child, int *status_fd)
@@ -909,6 +932,7 @@ static void reap(pid_t child, int *status_fd)
 			(void)!write(*status_fd, &st, sizeof(st));
 			close(*status_fd);
 			*status_fd = -1;
+			let_go_of_stderr();
 		}
 	}
 }

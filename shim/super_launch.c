@@ -87,7 +87,8 @@ const char *vsk_super_unavailable(void)
 #define RET(action) BPF_STMT(BPF_RET | BPF_K, (action))
 
 /* Only the calls a decision needs trap; the data path never does.
- * getsockopt traps only for SO_ERROR (a connect's result, errno mapped).
+ * getsockopt traps only for SO_ERROR (a connect's result, errno mapped),
+ * SO_DOMAIN and SO_PROTOCOL (what a socket wrapped from an fd reports).
  * Other architectures' calls (an i386 or x32 program) pass untouched. */
 static int install_filter(void)
 {
@@ -114,11 +115,13 @@ static int install_filter(void)
 		IS(__NR_getsockopt, 2, 0),
 		RET(SECCOMP_RET_ALLOW),
 		RET(SECCOMP_RET_USER_NOTIF),
-		/* getsockopt(fd, SOL_SOCKET, SO_ERROR, ...) */
+		/* getsockopt(fd, SOL_SOCKET, SO_ERROR | SO_DOMAIN | SO_PROTOCOL) */
 		ARG_LO(1),
-		IS(SOL_SOCKET, 0, 3),
+		IS(SOL_SOCKET, 0, 5),
 		ARG_LO(2),
-		IS(SO_ERROR, 0, 1),
+		IS(SO_ERROR, 2, 0),
+		IS(SO_DOMAIN, 1, 0),
+		IS(SO_PROTOCOL, 0, 1),
 		RET(SECCOMP_RET_USER_NOTIF),
 		RET(SECCOMP_RET_ALLOW),
 	};
@@ -253,6 +256,16 @@ run_supervisor(const struct vsk_super_opts *o, int status_fd)
 		run_program(o, hand[1], old_act, &old_mask);
 	}
 	close(hand[1]);
+	/* S may outlive vsockify (a daemon): it must not keep a caller's
+	 * pipe open, as `$(vsockify ...)` would then never end. */
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			close(null);
+		}
+	}
 	if (write(status_fd, &child, sizeof(child)) != (ssize_t)sizeof(child))
 		_exit(125);
 	listener = recv_fd(hand[0]);

@@ -133,6 +133,7 @@ struct options {
 	} *args;
 	int nargs;
 	bool check;
+	const char *argv0; /* --argv0: the program's argv[0], if not its name */
 	int way; /* WAY_AUTO, or what --preload/--supervise forced */
 };
 
@@ -320,6 +321,18 @@ static int pass_rules(const struct options *o)
 	return rc;
 }
 
+/* The library hands exec'd static and Go programs back to this program. */
+static int set_wrapper_variable(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return 0; /* no /proc: no hand-off, nothing else changes */
+	self[n] = '\0';
+	return setenv("VSOCKIFY_WRAPPER", self, 1);
+}
+
 static const char *env_value(const char *name)
 {
 	return getenv(name);
@@ -381,6 +394,17 @@ int main(int argc, char **argv)
 	char lib[PATH_MAX + 32];
 	struct options o = { 0 };
 	int i = 1;
+	const char *saved = getenv("VSOCKIFY_SAVED_PRELOAD");
+
+	/* Started by the library for an exec'd static or Go program: the
+	 * LD_PRELOAD it kept aside is the program's (hooks_exec.c). */
+	if (saved) {
+		if (*saved)
+			setenv("LD_PRELOAD", saved, 1);
+		else
+			unsetenv("LD_PRELOAD");
+		unsetenv("VSOCKIFY_SAVED_PRELOAD");
+	}
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i], *v;
@@ -407,6 +431,8 @@ int main(int argc, char **argv)
 		} else if (missing) {
 			fprintf(stderr, "vsockify: option '%s' needs a value\n", a);
 			return 2;
+		} else if ((v = option_value(argc, argv, &i, "--argv0", "--argv0", &missing))) {
+			o.argv0 = v;
 		} else if (!strcmp(a, "--supervise")) {
 			o.way = WAY_SUPERVISE;
 		} else if (!strcmp(a, "--preload")) {
@@ -472,6 +498,12 @@ int main(int argc, char **argv)
 		snprintf(why, sizeof(why), "not found: execvp says why");
 	if (getenv("VSOCKIFY_LOG") && !strcmp(getenv("VSOCKIFY_LOG"), "debug"))
 		fprintf(stderr, "vsockify: %s: %s (%s)\n", argv[i], way_name(way), why);
+	if (set_wrapper_variable() != 0) {
+		fprintf(stderr, "vsockify: cannot set VSOCKIFY_WRAPPER: %s\n", strerror(errno));
+		return 127;
+	}
+	if (o.argv0 && way != WAY_PRELOAD)
+		argv[i] = (char *)o.argv0;
 	if (way != WAY_PRELOAD) {
 		struct vsk_config cfg;
 		vsk_config_load(&cfg, env_value);
@@ -484,7 +516,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vsockify: cannot set LD_PRELOAD: %s\n", strerror(errno));
 		return 127;
 	}
-	execvp(argv[i], argv + i);
+	if (o.argv0) {
+		argv[i] = (char *)o.argv0;
+		execv(path, argv + i);
+	} else {
+		execvp(argv[i], argv + i);
+	}
 	fprintf(stderr, "vsockify: %s: %s\n", argv[i], strerror(errno));
 	return errno == ENOENT ? 127 : 126;
 }

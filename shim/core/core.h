@@ -381,6 +381,9 @@ struct vsk_config {
 	/* Set by the library, not read from the environment: the process is
 	 * under vsockify's supervisor, which makes every swap itself. */
 	bool supervised;
+	/* The vsockify wrapper to hand an exec'd static or Go program to
+	 * (VSOCKIFY_WRAPPER, set by the wrapper), or empty. */
+	char wrapper[VSK_CONFIG_PATH_MAX];
 	/* Bad settings are reported once logging works, not fatal. */
 	int n_problems;
 	char problems[VSK_CONFIG_PROBLEMS][VSK_CONFIG_PROBLEM_LEN];

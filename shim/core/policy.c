@@ -135,5 +135,7 @@ void vsk_config_load(struct vsk_config *cfg, vsk_getenv_fn get)
 		else if (strcmp(v, "0") && strcmp(v, "off") && strcmp(v, "no"))
 			note_problem(cfg, "VSOCKIFY_EARLY_SOCKETS", v, "expected on or off");
 	}
+	if ((v = get("VSOCKIFY_WRAPPER")) && *v == '/' && strlen(v) < sizeof(cfg->wrapper))
+		strcpy(cfg->wrapper, v);
 	note_rule_sources(cfg, get);
 }

@@ -60,9 +60,9 @@ tcp_http() {
 @test "static C: blocking connect, then getpeername/getsockname show TCP addresses" {
 	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
 	wait_for_log echo "listening on"
-	start_bg techo socat -d -d TCP-LISTEN:17007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
+	start_bg techo socat -d -d TCP-LISTEN:7007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
 	wait_for_log techo "listening on"
-	run "$STATIC/supprobe" connect 127.0.0.1 17007
+	run "$STATIC/supprobe" connect 127.0.0.1 7007
 	local tcp=$output
 	run "$VSOCKIFY" --supervise "$STATIC/supprobe" connect 127.128.0.1 7007
 	[ "$status" -eq 0 ]
@@ -77,9 +77,9 @@ tcp_http() {
 @test "static C: name truncation and NULL buffers, as the kernel does for TCP" {
 	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
 	wait_for_log echo "listening on"
-	start_bg techo socat -d -d TCP-LISTEN:17007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
+	start_bg techo socat -d -d TCP-LISTEN:7007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
 	wait_for_log techo "listening on"
-	run "$STATIC/addrcheck" 127.0.0.1 17007
+	run "$STATIC/addrcheck" 127.0.0.1 7007
 	[ "$status" -eq 0 ]
 	local tcp=$output
 	run "$VSOCKIFY" --supervise "$STATIC/addrcheck" 127.128.0.1 7007
@@ -216,4 +216,190 @@ tcp_http() {
 	run bash -c "echo native | '$VSOCKIFY' --supervise socat -T 5 - VSOCK-CONNECT:1:7014"
 	[ "$status" -eq 0 ]
 	[ "$output" = "native" ]
+}
+
+# ---- Go --------------------------------------------------------------------
+
+GO=$ROOT/build/helpers/go
+
+need_go() {
+	[[ -x $GO/gonet && -x $GO/govsock && -x $GO/gonet-cgo ]] ||
+		{ echo "build/helpers/go is missing: make deps, then make" >&2; return 1; }
+}
+
+# mask_ports: ephemeral ports differ from run to run.
+mask_ports() { sed -E 's/:[0-9]{4,5}( |$)/:PORT\1/g'; }
+
+start_echoes() {
+	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
+	wait_for_log echo "listening on"
+	start_bg techo socat -d -d TCP-LISTEN:17007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
+	wait_for_log techo "listening on"
+}
+
+@test "Go (static): net.Dial to a fake and to vsock-1.local, addresses as over TCP" {
+	need_go
+	start_echoes
+	run "$GO/gonet" dial 127.0.0.1:17007 hi
+	[ "$status" -eq 0 ]
+	local tcp
+	tcp=$(mask_ports <<<"${output//127.0.0.1/127.128.0.1}")
+	run "$VSOCKIFY" "$GO/gonet" dial 127.128.0.1:7007 hi
+	[ "$status" -eq 0 ]
+	[ "$(mask_ports <<<"$output")" = "$tcp" ]
+	# The name goes through Go's own resolver to the supervisor's responder.
+	run "$VSOCKIFY" "$GO/gonet" dial vsock-1.local:7007 hi
+	[ "$status" -eq 0 ]
+	[ "$(mask_ports <<<"$output")" = "$tcp" ]
+}
+
+@test "Go (static): the way in is chosen by itself, and --check says why" {
+	need_go
+	run "$VSOCKIFY" --check "$GO/gonet"
+	[ "$output" = "$GO/gonet: the supervisor (a static Go program)" ]
+	run "$VSOCKIFY" --check "$GO/gonet-cgo"
+	[[ $output == *"the preload library and the supervisor (a dynamically linked Go program"* ]]
+	run "$VSOCKIFY" --check /bin/true
+	[[ $output == "/bin/true: the preload library (dynamically linked"* ]]
+	run "$VSOCKIFY" --check busybox
+	[[ $output == *"busybox: the supervisor (statically linked)" ]]
+}
+
+# with_dns CMD...: CMD with /etc/resolv.conf naming a DNS server on
+# 127.0.0.1 that the test runs (dns.log lists what reached it).
+with_dns() {
+	echo "nameserver 127.0.0.1" >"$TEST_TMP/resolv.conf"
+	unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$TEST_TMP/resolv.conf" "$@"
+}
+start_dns() {
+	start_bg dns python3 "$HELPERS/dns_server.py" 127.0.0.1 53 example.test=127.0.0.7
+	wait_for_log dns listening
+}
+
+@test "Go's resolver: our names answered by the supervisor, other names by DNS, untouched" {
+	need_go
+	start_dns
+	run with_dns "$GO/gonet" lookup example.test
+	[ "$status" -eq 0 ]
+	local tcp=$output
+	[ "$tcp" = "127.0.0.7" ]
+	run with_dns "$VSOCKIFY" "$GO/gonet" lookup example.test
+	[ "$status" -eq 0 ]
+	[ "$output" = "$tcp" ]
+	run with_dns "$VSOCKIFY" "$GO/gonet" lookup nosuch.test
+	[ "$status" -eq 1 ]
+	[[ $output == *"no such host"* ]]
+	run with_dns "$VSOCKIFY" "$GO/gonet" lookup vsock-3.local
+	[ "$output" = "127.128.0.3" ]
+	run with_dns "$VSOCKIFY" "$GO/gonet" lookup vsock-4294967290.local
+	[ "$output" = "100::7673:6f63:ffff:fffa" ]
+	run with_dns "$VSOCKIFY" -r 'name db.internal vsock:7' "$GO/gonet" lookup db.internal
+	[ "$output" = "127.128.0.7" ]
+	run with_dns "$VSOCKIFY" "$GO/gonet" lookup vsock-bad.local
+	[ "$status" -eq 1 ]
+	[[ $output == *"no such host"* ]]
+	# Our names never reached the DNS server; the others did.
+	grep -q 'query example.test' "$TEST_TMP/dns.log"
+	grep -q 'query nosuch.test' "$TEST_TMP/dns.log"
+	! grep -qE 'vsock|db.internal' "$TEST_TMP/dns.log"
+}
+
+@test "Go (static): net.Listen on vsock-any.local and under a listen rule (dual-stack ::)" {
+	need_go
+	start_bg tsrv "$GO/gonet" serve 127.0.0.1:17090
+	wait_for_log tsrv listening
+	echo via-tcp | socat -T 5 - TCP:127.0.0.1:17090
+	wait_for_log tsrv accepted
+	local tcp
+	tcp=$(grep accepted "$TEST_TMP/tsrv.log" | mask_ports)
+	start_bg srv "$VSOCKIFY" "$GO/gonet" serve vsock-any.local:8090
+	wait_for_log srv listening
+	run bash -c "echo via-vsock | socat -T 5 - VSOCK-CONNECT:1:8090"
+	[ "$output" = "via-vsock" ]
+	wait_for_log srv accepted
+	[ "$(grep accepted "$TEST_TMP/srv.log" | mask_ports)" = "${tcp//127.0.0.1/127.128.0.1}" ]
+	grep -q 'listening 127.255.255.255:8090' "$TEST_TMP/srv.log"
+	# net.Listen("tcp", ":8091") makes one AF_INET6 socket with IPV6_V6ONLY=0.
+	start_bg rsrv "$VSOCKIFY" -r 'listen *:8091 vsock:any' "$GO/gonet" serve :8091
+	wait_for_log rsrv listening
+	run bash -c "echo rule | socat -T 5 - VSOCK-CONNECT:1:8091"
+	[ "$output" = "rule" ]
+	grep -q 'listening \[::\]:8091' "$TEST_TMP/rsrv.log"
+}
+
+@test "Go (cgo): libc resolves through the library, the supervisor connects, one swap" {
+	need_go
+	start_echoes
+	VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE=$TEST_TMP/log run "$VSOCKIFY" "$GO/gonet-cgo" dial vsock-1.local:7007 hi
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "hi" ]
+	[[ ${lines[0]} == "local=127.128.0.1:"*" remote=127.128.0.1:7007" ]]
+	# The library resolved the name; the supervisor made the one swap.
+	grep -q 'getaddrinfo("vsock-1.local") -> CID 1' "$TEST_TMP/log"
+	[ "$(grep -c 'supervisor: pid .* connect 127.128.0.1:7007 -> vsock:1:7007' "$TEST_TMP/log")" -eq 1 ]
+}
+
+@test "a native AF_VSOCK Go program (mdlayher/vsock) is left untouched" {
+	need_go
+	start_echoes
+	run "$VSOCKIFY" "$GO/govsock" dial 1 7007 native
+	[ "$status" -eq 0 ]
+	[ "$output" = "native" ]
+	start_bg gv "$VSOCKIFY" "$GO/govsock" listen 7020
+	sleep 2
+	run bash -c "echo back | socat -T 5 - VSOCK-CONNECT:1:7020"
+	[ "$output" = "back" ]
+}
+
+@test "Debian's Go programs: hey (client) and caddy reverse-proxy (TCP in, vsock out)" {
+	command -v hey caddy >/dev/null || { echo "hey/caddy missing: make deps" >&2; return 1; }
+	run "$VSOCKIFY" hey -n 20 -c 4 http://vsock-1.local:8080/
+	[ "$status" -eq 0 ]
+	[[ $output == *"[200]	20 responses"* ]]
+	export HOME=$TEST_TMP XDG_DATA_HOME=$TEST_TMP XDG_CONFIG_HOME=$TEST_TMP
+	start_bg caddy "$VSOCKIFY" caddy reverse-proxy --from :18095 --to vsock-1.local:8080
+	for _ in $(seq 600); do curl -s -o /dev/null http://127.0.0.1:18095/ && break; sleep 0.1; done
+	run curl -sS http://127.0.0.1:18095/
+	[ "$status" -eq 0 ]
+	[ "$output" = "from vsk" ]
+}
+
+@test "Debian's Go servers: caddy file-server and nats-server listen on vsock" {
+	command -v caddy nats-server >/dev/null || { echo "caddy/nats-server missing: make deps" >&2; return 1; }
+	export HOME=$TEST_TMP XDG_DATA_HOME=$TEST_TMP XDG_CONFIG_HOME=$TEST_TMP
+	mkdir -p "$TEST_TMP/site"
+	echo caddy-over-vsock >"$TEST_TMP/site/index.html"
+	start_bg caddy "$VSOCKIFY" caddy file-server --listen vsock-any.local:8096 --root "$TEST_TMP/site"
+	local out=
+	for _ in $(seq 120); do
+		out=$(printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n' | socat -T 5 - VSOCK-CONNECT:1:8096 2>/dev/null) && [[ $out == *caddy-over-vsock* ]] && break
+		sleep 0.5
+	done
+	[[ $out == *"caddy-over-vsock"* ]]
+	start_bg nats "$VSOCKIFY" nats-server -a vsock-any.local -p 4222
+	for _ in $(seq 120); do
+		out=$(socat -T 2 - VSOCK-CONNECT:1:4222 </dev/null 2>/dev/null | head -1) && [[ $out == INFO* ]] && break
+		sleep 0.5
+	done
+	[[ $out == "INFO {"* ]]
+}
+
+# ---- process models ------------------------------------------------------------
+
+@test "fork and exec: a static shell runs wget and a dynamic curl, both translated" {
+	run "$VSOCKIFY" --supervise busybox sh -c 'busybox wget -q -O - http://127.128.0.1:8080/; curl -sS http://127.128.0.1:8080/'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "from vsk" ]
+	[ "${lines[1]}" = "from vsk" ]
+}
+
+@test "exec keeps the translation: nc -e hands its accepted socket to python, which sees TCP" {
+	start_bg nc "$VSOCKIFY" -r 'listen *:8097 vsock:any' --supervise busybox nc -l -p 8097 -e \
+		python3 -c 'import socket; s = socket.socket(fileno=0); print(s.family.name, s.proto, s.getsockname()[1]); print(s.getpeername()[0])'
+	sleep 1.5
+	run socat -T 30 - VSOCK-CONNECT:1:8097
+	[ "${lines[0]}" = "AF_INET6 6 8097" ]
+	# An AF_INET6 listener shows its peers in the IPv6 fake form, as
+	# under the library.
+	[ "${lines[1]}" = "100::7673:6f63:0:1" ]
 }
