@@ -496,8 +496,15 @@ int main(int argc, char **argv)
 		way = choose_way(&o, path, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "not found: execvp says why");
-	if (getenv("VSOCKIFY_LOG") && !strcmp(getenv("VSOCKIFY_LOG"), "debug"))
-		fprintf(stderr, "vsockify: %s: %s (%s)\n", argv[i], way_name(way), why);
+	if (getenv("VSOCKIFY_LOG") && !strcmp(getenv("VSOCKIFY_LOG"), "debug")) {
+		/* Where the library's log lines go, as they do. */
+		const char *lf = getenv("VSOCKIFY_LOG_FILE");
+		FILE *log = lf && *lf ? fopen(lf, "ae") : NULL;
+		fprintf(log ? log : stderr, "vsockify[%ld]: %s: %s (%s)\n", (long)getpid(),
+			argv[i], way_name(way), why);
+		if (log)
+			fclose(log);
+	}
 	if (set_wrapper_variable() != 0) {
 		fprintf(stderr, "vsockify: cannot set VSOCKIFY_WRAPPER: %s\n", strerror(errno));
 		return 127;

@@ -397,9 +397,22 @@ start_dns() {
 	start_bg nc "$VSOCKIFY" -r 'listen *:8097 vsock:any' --supervise busybox nc -l -p 8097 -e \
 		python3 -c 'import socket; s = socket.socket(fileno=0); print(s.family.name, s.proto, s.getsockname()[1]); print(s.getpeername()[0])'
 	sleep 1.5
-	run socat -T 30 - VSOCK-CONNECT:1:8097
+	run socat -t 30 -T 30 - VSOCK-CONNECT:1:8097
 	[ "${lines[0]}" = "AF_INET6 6 8097" ]
 	# An AF_INET6 listener shows its peers in the IPv6 fake form, as
 	# under the library.
 	[ "${lines[1]}" = "100::7673:6f63:0:1" ]
+}
+
+@test "a shimmed shell script that runs a static Go program hands it to the supervisor" {
+	need_go
+	start_echoes
+	# Without the hand-off, the Go program's raw connect to the fake
+	# would be plain TCP to 127.128.0.1, and refused.
+	run "$VSOCKIFY" bash -c "'$GO/gonet' dial vsock-1.local:7007 from-bash"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "from-bash" ]
+	run "$VSOCKIFY" python3 -c "import subprocess; subprocess.run(['$GO/gonet', 'dial', '127.128.0.1:7007', 'from-python'], check=True)"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "from-python" ]
 }

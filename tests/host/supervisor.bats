@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# The supervisor on the host, under the no-vsock filter: the way in chosen
+# for each kind of program, pass-through of real TCP, exit statuses,
+# refusals, and the library's exec hand-off.  Everything vsock is in
+# tests/vm/supervisor.bats.
+
+load ../lib/common
+bats_require_minimum_version 1.5.0
+
+setup() {
+	common_setup
+	printf 'supervised ok\n' >"$TEST_TMP/index.html"
+	PORT=$(free_tcp_port)
+	start_bg web python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$TEST_TMP"
+	wait_for_tcp_port "$PORT"
+}
+teardown() { common_teardown; }
+
+@test "--check CMD names the way in: library, supervisor, or both" {
+	run "$VSOCKIFY" --check /bin/true
+	[[ $output == "/bin/true: the preload library (dynamically linked"* ]]
+	run "$VSOCKIFY" --check busybox
+	[ "$output" = "/usr/bin/busybox: the supervisor (statically linked)" ] ||
+		[ "$output" = "/bin/busybox: the supervisor (statically linked)" ]
+	run "$VSOCKIFY" --check --supervise /bin/true
+	[[ $output == *"the preload library and the supervisor (--supervise; the library too, for its names)" ]]
+	run "$VSOCKIFY" --check --preload busybox
+	[[ $output == *"the preload library (--preload; a static program ignores it)" ]]
+	run "$VSOCKIFY" --check "$ROOT/tests/demo.sh"
+	[[ $output == *"the preload library (not an ELF program"* ]]
+}
+
+@test "real TCP under the supervisor is untouched (busybox-static wget to 127.0.0.1)" {
+	run busybox wget -q -O - "http://127.0.0.1:$PORT/index.html"
+	local plain=$output
+	run "$VSOCKIFY" busybox wget -q -O - "http://127.0.0.1:$PORT/index.html"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$plain" ]
+	[ "$output" = "supervised ok" ]
+}
+
+@test "the program's exit status, and 128+N after signal N" {
+	run "$VSOCKIFY" busybox sh -c 'exit 9'
+	[ "$status" -eq 9 ]
+	run "$VSOCKIFY" busybox sh -c 'kill -USR1 $$'
+	[ "$status" -eq 138 ]
+	run -127 "$VSOCKIFY" --supervise /nonexistent/prog
+	[ "$status" -eq 127 ]
+}
+
+@test "a process already under a supervisor is refused with exit status 2" {
+	run "$VSOCKIFY" --supervise "$VSOCKIFY" --supervise busybox true
+	[ "$status" -eq 2 ]
+	[[ $output == *"already under a seccomp supervisor"*"--preload"* ]]
+}
+
+@test "\$(vsockify daemon) returns: the supervisor keeps no caller's pipe open" {
+	local start=$SECONDS
+	out=$("$VSOCKIFY" busybox sh -c 'busybox sleep 40 >/dev/null 2>&1 & echo $! >'"$TEST_TMP"'/daemon.pid; echo started')
+	# Before the fix, $(...) waited for the supervisor, which serves the
+	# sleeping daemon for 40 s.
+	[ $((SECONDS - start)) -lt 30 ]
+	[ "$out" = "started" ]
+}
+
+@test "the library hands an exec'd static program to the supervisor, with its argv[0]" {
+	ln -s /bin/busybox "$TEST_TMP/wget"
+	VSOCKIFY_LOG=debug run "$VSOCKIFY" bash -c "'$TEST_TMP/wget' -q -O - http://127.0.0.1:$PORT/index.html"
+	[ "$status" -eq 0 ]
+	[[ $output == *"handed to the supervisor"* ]]
+	[[ $output == *"supervising"* ]]
+	[[ ${lines[-1]} == "supervised ok" ]]
+	# The user's other preloads are the program's again.
+	other=$(ls /lib/x86_64-linux-gnu/libm.so.6)
+	run env LD_PRELOAD="$other" "$VSOCKIFY" bash -c 'busybox sh -c "echo \$LD_PRELOAD"'
+	[ "$output" = "$LIB $other" ]
+}
