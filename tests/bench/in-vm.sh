@@ -7,6 +7,8 @@
 #   B  plain TCP vsbench client, LD_PRELOAD=libvsockify -> vsock-1.local
 #   C  plain TCP vsbench client -> 127.0.0.1 -> socat relay -> VSOCK-CONNECT:1
 #   E  B with VSOCKIFY_EARLY_SOCKETS=on (connrate only: what the opt-in saves)
+#   S  a static vsbench client under the supervisor -> 127.128.0.1 (the
+#      numeric fake: a static resolver never sees our names)
 # The server is the same raw-vsock vsbench server for all three paths, so only
 # the client side differs.  Rounds alternate the order of A, B and C.
 #
@@ -31,6 +33,8 @@ fi
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=$ROOT/build/helpers/vsbench
+SBIN=$ROOT/build/helpers/static/vsbench
+VSOCKIFY=$ROOT/build/vsockify
 LIB=$ROOT/build/libvsockify.so
 rounds=5 quick=() scale=1
 while (($#)); do
@@ -84,6 +88,7 @@ client() { # PATH TEST: run one client on path A, B or C
 		C) "$BIN" "$2" "${quick[@]}" --host 127.0.0.1 --port $TPORT ;;
 		E) VSOCKIFY_EARLY_SOCKETS=on LD_PRELOAD=$LIB "$BIN" "$2" "${quick[@]}" \
 			--host vsock-1.local --port $VPORT ;;
+		S) "$VSOCKIFY" --supervise "$SBIN" "$2" "${quick[@]}" --host 127.128.0.1 --port $VPORT ;;
 	esac
 }
 
@@ -100,7 +105,7 @@ run() { # PATH ROUND TEST
 
 for ((r = 1; r <= rounds; r++)); do
 	for t in bulk pingpong connrate; do
-		paths=(A B C)
+		paths=(A B C S)
 		[[ $t == connrate ]] && paths+=(E)
 		for ((k = 0; k < ${#paths[@]}; k++)); do
 			run "${paths[(r + k - 1) % ${#paths[@]}]}" "$r" "$t"

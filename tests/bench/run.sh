@@ -153,6 +153,11 @@ rA, rB, rC = (m("connrate", "conn_per_s", p) for p in "ABC")
 row("connections/s (B/A)", rA, rB, rC, div(rB, rA), ">=", 0.9)
 rE = m("connrate", "conn_per_s", "E")
 row("connections/s, VSOCKIFY_EARLY_SOCKETS=on in B (B/A)", rA, rE, rC, div(rE, rA))
+# S: a static client under the supervisor (docs/supervisor.md), in column B.
+tS, lS, rS = m("bulk", "MBps", "S"), m("pingpong", "p50_us", "S"), m("connrate", "conn_per_s", "S")
+row("supervised static client: bulk MB/s (S/A)", tA, tS, None, div(tS, tA), ">=", 0.98)
+row("supervised static client: ping-pong p50, µs (S/A)", lA, lS, None, div(lS, lA), "<=", 1.05)
+row("supervised static client: connections/s (S/A)", rA, rS, None, div(rS, rA), ">=", 0.6)
 names = {"gai_localhost_ns": "getaddrinfo(localhost)", "gai_hosts_ns": "getaddrinfo(/etc/hosts name)",
          "connect_close_ns": "socket+connect+close 127.0.0.1", "getsockname_ns": "getsockname",
          "getpeername_ns": "getpeername", "setsockopt_nodelay_ns": "setsockopt(TCP_NODELAY)"}
