@@ -878,6 +878,71 @@ static void on_sockopt(struct call *c)
 		      : EFAULT);
 }
 
+/* TCP, IP and IPv6 options on one of ours: vsock refuses them, a TCP
+ * program expects them to work.  The core's table (the library's) checks
+ * and normalises the options programs use; any other is tried on a
+ * throwaway TCP socket, so it fails exactly when TCP's would.  Nothing is
+ * remembered: reading an option back gives Linux's default. */
+static void on_protocol_opt(struct call *c, bool set)
+{
+	int fd = (int)c->n.data.args[0], level = (int)c->n.data.args[1];
+	int opt = (int)c->n.data.args[2], copy, rule, v, rc, t;
+	uint64_t uval = c->n.data.args[3], ulen = c->n.data.args[4];
+	unsigned char val[256];
+	enum vsk_app_family fam;
+	socklen_t len;
+	bool inet6;
+
+	if ((copy = grab_fd(c, fd)) < 0)
+		return pass(c);
+	fam = marked(copy, &rule);
+	close(copy);
+	if (!fam)
+		return pass(c);
+	inet6 = fam != VSK_APP_INET4;
+	if (set) {
+		len = (socklen_t)ulen;
+		if ((int)len < 0)
+			return answer(c, EINVAL);
+		if (len > sizeof(val))
+			len = sizeof(val); /* every TCP/IP option fits; the rest is ignored */
+		if (len && (!uval || mem_read(c, uval, val, len) != 0))
+			return answer(c, EFAULT);
+		if ((rc = vsk_tcpopt_set(level, opt, inet6, val, len, &v)) >= 0)
+			return answer(c, rc);
+		t = socket(inet6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		rc = t < 0 ? errno : setsockopt(t, level, opt, val, len) == 0 ? 0 : errno;
+		if (t >= 0)
+			close(t);
+		return answer(c, rc);
+	}
+	int have;
+	if (!ulen || mem_read(c, ulen, &have, sizeof(have)) != 0)
+		return answer(c, EFAULT);
+	if (have < 0)
+		return answer(c, EINVAL);
+	if ((rc = vsk_tcpopt_default(level, opt, inet6, &v)) > 0)
+		return answer(c, rc);
+	if (rc == 0) {
+		memcpy(val, &v, sizeof(v));
+		len = sizeof(v);
+	} else {
+		len = sizeof(val);
+		t = socket(inet6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		rc = t < 0 ? errno : getsockopt(t, level, opt, val, &len) == 0 ? 0 : errno;
+		if (t >= 0)
+			close(t);
+		if (rc)
+			return answer(c, rc);
+	}
+	if ((socklen_t)have < len)
+		len = (socklen_t)have;
+	answer(c, (len && (!uval || mem_write(c, uval, val, len) != 0)) ||
+			      mem_write(c, ulen, &len, sizeof(len)) != 0
+		      ? EFAULT
+		      : 0);
+}
+
 /* ---- the loop ------------------------------------------------------------------- */
 
 static void dispatch(struct call *c)
@@ -902,8 +967,12 @@ static void dispatch(struct call *c)
 		on_name(c, false);
 	else if (nr == __NR_getpeername)
 		on_name(c, true);
-	else if (nr == __NR_getsockopt)
+	else if (nr == __NR_getsockopt && c->n.data.args[1] == SOL_SOCKET)
 		on_sockopt(c);
+	else if (nr == __NR_getsockopt)
+		on_protocol_opt(c, false);
+	else if (nr == __NR_setsockopt)
+		on_protocol_opt(c, true);
 	else
 		pass(c);
 	call_done(c);

@@ -88,7 +88,9 @@ const char *vsk_super_unavailable(void)
 
 /* Only the calls a decision needs trap; the data path never does.
  * getsockopt traps only for SO_ERROR (a connect's result, errno mapped),
- * SO_DOMAIN and SO_PROTOCOL (what a socket wrapped from an fd reports).
+ * SO_DOMAIN and SO_PROTOCOL (what a socket wrapped from an fd reports),
+ * and both socket option calls for the TCP, IP and IPv6 levels, which
+ * vsock refuses and a TCP program expects to work.
  * Other architectures' calls (an i386 or x32 program) pass untouched. */
 static int install_filter(void)
 {
@@ -101,27 +103,34 @@ static int install_filter(void)
 		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1), /* x32 */
 		RET(SECCOMP_RET_ALLOW),
 #endif
-		IS(__NR_connect, 8, 0),
-		IS(__NR_bind, 7, 0),
-		IS(__NR_listen, 6, 0),
-		IS(__NR_accept4, 5, 0),
+		IS(__NR_connect, 9, 0),
+		IS(__NR_bind, 8, 0),
+		IS(__NR_listen, 7, 0),
+		IS(__NR_accept4, 6, 0),
 #ifdef __NR_accept
-		IS(__NR_accept, 4, 0),
+		IS(__NR_accept, 5, 0),
 #else
-		IS(__NR_accept4, 4, 0),
+		IS(__NR_accept4, 5, 0),
 #endif
-		IS(__NR_getsockname, 3, 0),
-		IS(__NR_getpeername, 2, 0),
-		IS(__NR_getsockopt, 2, 0),
+		IS(__NR_getsockname, 4, 0),
+		IS(__NR_getpeername, 3, 0),
+		IS(__NR_getsockopt, 3, 0),
+		IS(__NR_setsockopt, 8, 0),
 		RET(SECCOMP_RET_ALLOW),
 		RET(SECCOMP_RET_USER_NOTIF),
-		/* getsockopt(fd, SOL_SOCKET, SO_ERROR | SO_DOMAIN | SO_PROTOCOL) */
+		/* getsockopt: SOL_SOCKET's SO_ERROR, SO_DOMAIN, SO_PROTOCOL, or
+		 * a TCP/IP level (next) */
 		ARG_LO(1),
-		IS(SOL_SOCKET, 0, 5),
+		IS(SOL_SOCKET, 0, 4),
 		ARG_LO(2),
-		IS(SO_ERROR, 2, 0),
-		IS(SO_DOMAIN, 1, 0),
-		IS(SO_PROTOCOL, 0, 1),
+		IS(SO_ERROR, 6, 0),
+		IS(SO_DOMAIN, 5, 0),
+		IS(SO_PROTOCOL, 4, 5),
+		/* setsockopt, and getsockopt of another level: TCP, IP, IPv6 */
+		ARG_LO(1),
+		IS(IPPROTO_TCP, 2, 0),
+		IS(IPPROTO_IP, 1, 0),
+		IS(IPPROTO_IPV6, 0, 1),
 		RET(SECCOMP_RET_USER_NOTIF),
 		RET(SECCOMP_RET_ALLOW),
 	};

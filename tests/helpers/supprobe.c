@@ -12,6 +12,8 @@
  *   serve N         accept N connections in turn, echo one line on each
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -59,6 +61,8 @@ static const char *ename(int err)
 	case EADDRINUSE: return "EADDRINUSE";
 	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
 	case EAGAIN: return "EAGAIN";
+	case EINVAL: return "EINVAL";
+	case ENOPROTOOPT: return "ENOPROTOOPT";
 	default: return strerror(err);
 	}
 }
@@ -119,6 +123,15 @@ int main(int argc, char **argv)
 		printf("connect=%s\n", c == 0 ? "0" : ename(errno));
 		if (c != 0)
 			return 0;
+		{
+			int one = 1, bad = 70000;
+			printf("nodelay=%s", setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+						     ? ename(errno) : "0");
+			printf(" keepidle_bad=%s", setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &bad,
+							       sizeof(bad)) ? ename(errno) : "0");
+			printf(" congestion=%s\n", setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5)
+							  ? ename(errno) : "0");
+		}
 		getpeername(fd, (struct sockaddr *)&peer, &plen);
 		if (peer.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, ip, sizeof(ip));
