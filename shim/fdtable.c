@@ -914,10 +914,31 @@ enum vsk_app_family vsk_read_mark(int fd, int *rule)
 	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
 		return 0;
 	*rule = (int)((mark >> 8) & 0xffffff) - 1;
-	switch (mark & 0xff & ~VSK_MARK_EARLY) {
+	switch (mark & 0xff & ~(VSK_MARK_EARLY | VSK_MARK_SHUT)) {
 	case VSK_APP_INET4: return VSK_APP_INET4;
 	case VSK_APP_INET6: return VSK_APP_INET6;
 	case VSK_APP_MAPPED: return VSK_APP_MAPPED;
 	default: return 0;
 	}
+}
+
+/* The mark is a property of the kernel socket, so every fd and every
+ * process sharing a listener sees its shutdown, as over TCP. */
+int vsk_mark_listener_shut(int fd, bool set)
+{
+	unsigned long long mark = 0;
+	socklen_t len = sizeof(mark);
+
+	if (vsk_real.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
+				&len) != 0 ||
+	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
+		return -1;
+	if (mark & VSK_MARK_SHUT)
+		return 1;
+	if (set) {
+		mark |= VSK_MARK_SHUT;
+		vsk_real.setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
+				    sizeof(mark));
+	}
+	return 0;
 }
