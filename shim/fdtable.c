@@ -904,3 +904,24 @@ enum vsk_app_family vsk_read_mark(int fd, int *rule)
 		return 0;
 	return vsk_mark_decode(mark, rule, NULL);
 }
+
+/* The mark is a property of the kernel socket, so every fd and every
+ * process sharing a listener sees its shutdown, as over TCP. */
+int vsk_mark_listener_shut(int fd, bool set)
+{
+	unsigned long long mark = 0;
+	socklen_t len = sizeof(mark);
+
+	if (vsk_real.getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
+				&len) != 0 ||
+	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
+		return -1;
+	if (mark & VSK_MARK_SHUT)
+		return 1;
+	if (set) {
+		mark |= VSK_MARK_SHUT;
+		vsk_real.setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark,
+				    sizeof(mark));
+	}
+	return 0;
+}

@@ -1,5 +1,5 @@
-/* bind(), listen(), accept() and accept4(): vsock listeners standing in
- * for TCP ones, and the connections they accept. */
+/* bind(), listen(), accept(), accept4() and a listener's shutdown(): vsock
+ * listeners standing in for TCP ones, and the connections they accept. */
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -125,15 +125,114 @@ VSK_EXPORT int listen(int fd, int backlog)
 	return vsk_real.listen(fd, INT32_MAX);
 }
 
+/* ---- shutdown of a listener -------------------------------------------------- */
+
+/* TCP's shutdown(SHUT_RD or SHUT_RDWR) of a listener stops it: every thread
+ * blocked in accept wakes with EINVAL, and so fails every later accept.
+ * vsock's refuses a listener (ENOTCONN) and has no way to wake an accept
+ * but a connection.  So the shut is recorded in the mark (every process
+ * sharing the socket sees it) and in the entry (this process's accepts
+ * fail at once), and a connection to the listener's own port over vsock
+ * loopback wakes one blocked accept.  That accept drops it, makes the next
+ * one for the next acceptor, and fails with EINVAL (accept_ours). */
+static atomic_bool wake_warned;
+
+static void wake_an_acceptor(int fd)
+{
+	struct sockaddr_vm vm;
+	socklen_t len = sizeof(vm);
+	int c, err = errno;
+
+	if (vsk_real.getsockname(fd, (struct sockaddr *)&vm, &len) != 0 ||
+	    vm.svm_family != AF_VSOCK)
+		goto out;
+	if (vm.svm_cid == VSK_CID_ANY)
+		vm.svm_cid = VSK_CID_LOCAL;
+	/* Blocking: the kernel queues it without an accept (or refuses a full
+	 * queue, whose accepts are not blocked anyway). */
+	c = vsk_real.socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0 || vsk_real.connect(c, (struct sockaddr *)&vm, sizeof(vm)) != 0) {
+		if (errno != ECONNRESET && !atomic_exchange(&wake_warned, true))
+			vsk_log(VSK_LOG_WARN, "shutdown of listener fd %d: cannot wake a "
+				"blocked accept over vsock loopback (vsock:%u:%u): %s; "
+				"load vsock_loopback", fd, vm.svm_cid, vm.svm_port,
+				strerror(errno));
+	}
+	if (c >= 0)
+		vsk_real.close(c);
+out:
+	errno = err;
+}
+
+static int shutdown_listener(int fd, int how)
+{
+	int listening = 0, was;
+	socklen_t llen = sizeof(listening);
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return vsk_fail(EINVAL);
+	if ((was = vsk_mark_listener_shut(fd, false)) < 0) /* not ours after all */
+		return vsk_real.shutdown(fd, how);
+	if (was) /* TCP: the socket is closed now */
+		return vsk_fail(ENOTCONN);
+	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 ||
+	    !listening) /* bound only: ENOTCONN from vsock, as from TCP */
+		return vsk_real.shutdown(fd, how);
+	if (how == SHUT_WR) /* TCP: no effect on a listener */
+		return 0;
+	vsk_mark_listener_shut(fd, true);
+	vsk_fd_update_if(fd, vsk_fd_gen(fd), VSK_FD_SHUT, 0);
+	vsk_log(VSK_LOG_DEBUG, "fd %d: listener shut down", fd);
+	wake_an_acceptor(fd);
+	return 0;
+}
+
+VSK_EXPORT int shutdown(int fd, int how)
+{
+	struct vsk_fd_entry *e;
+
+	vsk_init();
+	e = vsk_fd_lookup(fd);
+	if (!e || (atomic_load(&e->state) & (VSK_FD_BOUND | VSK_FD_HYBRID)) != VSK_FD_BOUND)
+		return vsk_real.shutdown(fd, how);
+	return shutdown_listener(fd, how);
+}
+
 /* ---- accept --------------------------------------------------------------- */
 
-static int accept_ours(int fd, enum vsk_app_family fam, bool hybrid, struct sockaddr *sa,
-		       socklen_t *len, int flags, bool is_accept4)
+/* A connection accepted from a listener that is shut down (its shutdown
+ * came while the accept slept, or in another process): drop it and fail
+ * as TCP does.  One from vsock loopback may be the wake-up meant for the
+ * next blocked accept; pass it on.  Only loopback connections cost a look
+ * at the mark. */
+static bool accepted_after_shut(int fd, struct vsk_fd_entry *e, long long gen, int nfd,
+				const struct sockaddr_vm *peer)
 {
+	bool local = peer->svm_cid == VSK_CID_LOCAL || peer->svm_cid == vsk_local_cid();
+
+	if (!(atomic_load(&e->state) & VSK_FD_SHUT) &&
+	    (!local || vsk_mark_listener_shut(fd, false) != 1))
+		return false;
+	vsk_fd_release(nfd); /* a close we could not see may have left it behind */
+	vsk_real.close(nfd);
+	vsk_fd_update_if(fd, gen, VSK_FD_SHUT, 0);
+	if (local)
+		wake_an_acceptor(fd);
+	return true;
+}
+
+static int accept_ours(int fd, struct vsk_fd_entry *e, struct sockaddr *sa, socklen_t *len,
+		       int flags, bool is_accept4)
+{
+	enum vsk_app_family fam = vsk_fd_family(e);
+	bool hybrid = atomic_load(&e->state) & VSK_FD_HYBRID;
+	long long gen = vsk_fd_gen(fd);
 	struct sockaddr_storage got;
 	socklen_t glen = sizeof(got), orig = 0;
 	int nfd;
 
+	if (atomic_load(&e->state) & VSK_FD_SHUT)
+		return vsk_fail(EINVAL);
 	if (sa) {
 		if (!len)
 			return vsk_fail(EFAULT);
@@ -167,6 +266,8 @@ static int accept_ours(int fd, enum vsk_app_family fam, bool hybrid, struct sock
 			vsk_copy_out_addr(&got, glen, sa, len);
 		return nfd;
 	}
+	if (!hybrid && accepted_after_shut(fd, e, gen, nfd, (struct sockaddr_vm *)(void *)&got))
+		return vsk_fail(EINVAL);
 	/* A child sharing its parent's memory records nothing: the mark
 	 * alone names the socket (name_unlisted_vsock). */
 	if (!vsk_fd_claim(nfd, fam) && vsk_fd_table_is_mine()) {
@@ -188,8 +289,7 @@ static int accept_common(int fd, struct sockaddr *sa, socklen_t *len, int flags,
 	int nfd;
 
 	if ((e = vsk_fd_lookup(fd)))
-		return accept_ours(fd, vsk_fd_family(e), atomic_load(&e->state) & VSK_FD_HYBRID,
-				   sa, len, flags, is_accept4);
+		return accept_ours(fd, e, sa, len, flags, is_accept4);
 	nfd = is_accept4 ? vsk_real.accept4(fd, sa, len, flags) : vsk_real.accept(fd, sa, len);
 	if (nfd >= 0)
 		vsk_fd_release(nfd); /* a close we could not see may have left it behind */

@@ -138,6 +138,10 @@ static int getsockopt_ours(int fd, struct vsk_fd_entry *e, int level,
 				v = vsk_map_connect_errno(v);
 			}
 			return put_int_opt(v, optval, optlen);
+		case SO_ACCEPTCONN: /* a listener shut down is TCP_CLOSE */
+			if (atomic_load(&e->state) & VSK_FD_SHUT)
+				return put_int_opt(0, optval, optlen);
+			break;
 		case SO_SNDBUF:
 		case SO_RCVBUF:
 			/* Before its connect, an early socket shows TCP's sizes. */

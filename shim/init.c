@@ -64,7 +64,7 @@ static void resolve_all(void)
 #define R(name) *(void **)&vsk_real.name = resolve(#name)
 	R(socket); R(connect); R(bind); R(accept); R(accept4);
 	R(getsockname); R(getpeername); R(getsockopt); R(setsockopt);
-	R(sendto); R(sendmsg); R(recvmsg); R(listen); R(epoll_ctl);
+	R(sendto); R(sendmsg); R(recvmsg); R(listen); R(shutdown); R(epoll_ctl);
 	R(close); R(dup); R(dup2); R(dup3); R(fcntl); R(fcntl64); R(close_range);
 	R(execve); R(execvpe);
 	R(getaddrinfo); R(getnameinfo);

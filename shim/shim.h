@@ -31,6 +31,7 @@ struct vsk_real {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	int (*listen)(int, int);
+	int (*shutdown)(int, int);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	int (*close)(int);
 	int (*dup)(int);
@@ -163,6 +164,7 @@ struct vsk_fd_entry {
 #define VSK_FD_SHOWN 0x200u     /* made by a rule: see vsk_fd_entry.shown */
 #define VSK_FD_HYBRID 0x400u    /* an AF_UNIX socket to a VMM (docs/hybrid.md) */
 #define VSK_FD_EARLY 0x800u     /* vsock from socket() on, not yet connected (early.c) */
+#define VSK_FD_SHUT 0x1000u     /* a listener shut down: accept says EINVAL (hooks_listen.c) */
 
 #define VSK_FD_CHUNK_BITS 10
 #define VSK_FD_CHUNK_SIZE (1u << VSK_FD_CHUNK_BITS)
@@ -289,6 +291,9 @@ static inline enum vsk_app_family vsk_fd_family(const struct vsk_fd_entry *e)
 /* The kernel-side mark (core.h, vsk_mark_encode) that lets an exec'd
  * child recognise our sockets.  It only raises a limit, so it changes no
  * behaviour. */
+/* Is fd's listener shut down (in any process sharing it)?  -1 if fd has
+ * no mark; set: record that it is, and answer whether it already was. */
+int vsk_mark_listener_shut(int fd, bool set);
 int vsk_mark_socket(int fd, enum vsk_app_family fam, int rule);
 /* Returns the family recorded in the mark, or 0 if fd is not ours; *rule
  * gets the rule index, or -1. */

@@ -69,8 +69,10 @@ unsigned char vsk_socket_state(int fd)
 	if (vsk_real.getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
 		return TCP_ESTABLISHED;
 	if (vsk_real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 &&
-	    listening)
-		return TCP_LISTEN;
+	    listening) {
+		struct vsk_fd_entry *e = vsk_fd_lookup(fd);
+		return e && (atomic_load(&e->state) & VSK_FD_SHUT) ? TCP_CLOSE : TCP_LISTEN;
+	}
 	return TCP_CLOSE;
 }
 

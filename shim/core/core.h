@@ -262,6 +262,7 @@ socklen_t vsk_shown_addr(const struct vsk_fake_net *net, enum vsk_app_family fam
 #define VSK_MARK_MAGIC 0x7673636b00000000ull /* "vsck" */
 #define VSK_MARK_MASK 0xffffffff00000000ull
 #define VSK_MARK_EARLY 0x80u /* in the family byte: made early (early.c) */
+#define VSK_MARK_SHUT 0x40u  /* ...a listener shut down, in every process (hooks_listen.c) */
 uint64_t vsk_mark_encode(unsigned family_byte, int rule);
 /* The app family a mark records (0: not our mark); *rule gets the rule
  * index or -1, *early the VSK_MARK_EARLY bit (may be NULL). */

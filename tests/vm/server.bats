@@ -143,3 +143,19 @@ print("domain", s.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN))'
 	[[ $output == *"domain 2"* ]]
 	[[ $output == *"bind("*"{sa_family=AF_VSOCK, svm_cid=VMADDR_CID_ANY"* ]]
 }
+
+@test "shutdown() of a vsock listener wakes accepts in threads and a fork child with EINVAL, as over TCP" {
+	run python3 "$HELPERS/listen_shutdown.py" 127.0.0.1 127.0.0.1
+	echo "oracle ($status): $output"
+	[ "$status" -eq 0 ]
+	oracle=$output
+	[[ $oracle == *"SHUT_RDWR: blocked accepts: EINVAL EINVAL"* ]]
+	for host in vsock-any.local vsock-1.local; do
+		run env VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE="$TEST_TMP/shim-$host.log" \
+			LD_PRELOAD="$LIB" python3 "$HELPERS/listen_shutdown.py" $host vsock-1.local
+		echo "shim, listening on $host ($status): $output"
+		[ "$status" -eq 0 ]
+		[ "$output" = "$oracle" ] || { diff <(echo "$oracle") <(echo "$output"); return 1; }
+		grep -q -- "bind 127.*-> vsock:" "$TEST_TMP/shim-$host.log" # the listeners were vsock
+	done
+}
