@@ -232,6 +232,18 @@ run_program(const struct vsk_super_opts *o, int hand, const struct sigaction *ol
 
 /* ---- the supervisor (S) ------------------------------------------------------ */
 
+/* Close every fd from 3 up except a and b. */
+static void close_all_but(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	if (lo > 3)
+		syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u);
+	if (hi > lo + 1)
+		syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0u);
+	syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
+}
+
 static void __attribute__((noreturn))
 run_supervisor(const struct vsk_super_opts *o, int status_fd)
 {
@@ -265,8 +277,9 @@ run_supervisor(const struct vsk_super_opts *o, int status_fd)
 		run_program(o, hand[1], old_act, &old_mask);
 	}
 	close(hand[1]);
-	/* S may outlive vsockify (a daemon): it must not keep a caller's
-	 * pipe open, as `$(vsockify ...)` would then never end. */
+	/* S may outlive vsockify (a daemon): it must not keep open anything
+	 * the caller gave it (a pipe would never see its end: `$(vsockify
+	 * ...)`), only what it needs. */
 	{
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
@@ -274,6 +287,7 @@ run_supervisor(const struct vsk_super_opts *o, int status_fd)
 			dup2(null, STDOUT_FILENO);
 			close(null);
 		}
+		close_all_but(hand[0], status_fd);
 	}
 	if (write(status_fd, &child, sizeof(child)) != (ssize_t)sizeof(child))
 		_exit(125);

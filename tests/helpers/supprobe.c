@@ -10,11 +10,23 @@
  *   connect         blocking connect; its errno, then the peer and local
  *                   families and the peer address
  *   serve N         accept N connections in turn, echo one line on each
+ *   threads LPORT   a thread blocks in accept on ADDR:LPORT while the main
+ *                   thread connects to ADDR:PORT and gets an echo: one
+ *                   thread's blocking call must not stall another's
+ *   own-filter ERR  install a seccomp filter of its own first (it denies
+ *                   mkdir, and connect too with errno ERR unless ERR is 0),
+ *                   then as connect
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <pthread.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +74,8 @@ static const char *ename(int err)
 	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
 	case EAGAIN: return "EAGAIN";
 	case EINVAL: return "EINVAL";
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
 	case ENOPROTOOPT: return "ENOPROTOOPT";
 	default: return strerror(err);
 	}
@@ -95,6 +109,67 @@ static int listener(const struct sockaddr_storage *ss, socklen_t len)
 	return fd;
 }
 
+/* Filters stack: the strictest answer wins, so ours still sees connect
+ * unless this one refuses it first. */
+static void own_filter(int deny_connect_errno)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mkdir, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, deny_connect_errno ? SECCOMP_RET_ERRNO | (unsigned)deny_connect_errno
+							     : SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+		printf("filter=%s\n", ename(errno));
+		exit(1);
+	}
+	printf("mkdir=%s\n", syscall(SYS_mkdir, "/tmp/supprobe-never", 0700) ? ename(errno) : "0");
+}
+
+static int thread_listener;
+
+static void *accept_thread(void *arg)
+{
+	int c = accept(thread_listener, NULL, NULL);
+
+	(void)arg;
+	printf("thread accept=%s\n", c >= 0 ? "ok" : ename(errno));
+	return NULL;
+}
+
+static int cmd_threads(struct sockaddr_storage *ss, socklen_t len, const char *lport)
+{
+	struct sockaddr_storage ls = *ss;
+	pthread_t t;
+	char buf[16] = "";
+	int fd;
+
+	((struct sockaddr_in *)&ls)->sin_port = htons((unsigned short)atoi(lport));
+	thread_listener = listener(&ls, len);
+	pthread_create(&t, NULL, accept_thread, NULL);
+	usleep(300 * 1000); /* the thread is in its accept now */
+	fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)ss, len) != 0) {
+		printf("main connect=%s\n", ename(errno));
+		return 1;
+	}
+	(void)!write(fd, "echo\n", 5);
+	(void)!read(fd, buf, sizeof(buf) - 1);
+	printf("main echo=%s", buf);
+	close(fd);
+	/* Now release the thread with a client of its own. */
+	fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	connect(fd, (struct sockaddr *)&ls, len);
+	pthread_join(t, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss, peer;
@@ -115,6 +190,12 @@ int main(int argc, char **argv)
 			printf(" peer=%s len=%u", fam(peer.ss_family), plen);
 		printf("\n");
 		return 0;
+	}
+	if (!strcmp(argv[1], "threads") && argc > 4)
+		return cmd_threads(&ss, len, argv[4]);
+	if (!strcmp(argv[1], "own-filter") && argc > 4) {
+		own_filter(atoi(argv[4]));
+		argv[1] = (char *)"connect";
 	}
 	if (!strcmp(argv[1], "connect")) {
 		char ip[INET6_ADDRSTRLEN] = "";

@@ -111,7 +111,10 @@ tcp_http() {
 	# Without -f, busybox httpd forks, and its parent exits at once.
 	run "$VSOCKIFY" --supervise busybox httpd -p 127.255.255.255:8083 -h "$TEST_TMP/www"
 	[ "$status" -eq 0 ]
-	pgrep -f 'httpd -p 127.255.255.255:8083' >"$TEST_TMP/daemon.pid"
+	# The daemon alone (the supervisor's own command line starts with
+	# vsockify, and goes when the daemon does).
+	pgrep -f '^busybox httpd -p 127.255.255.255:8083' >"$TEST_TMP/daemon.pid"
+	[ "$(wc -l <"$TEST_TMP/daemon.pid")" -eq 1 ]
 	run bash -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | socat -T 10 - VSOCK-CONNECT:1:8083"
 	[[ ${lines[-1]} == "daemon" ]]
 	run bash -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | socat -T 10 - VSOCK-CONNECT:1:8083"
@@ -415,4 +418,30 @@ start_dns() {
 	run "$VSOCKIFY" python3 -c "import subprocess; subprocess.run(['$GO/gonet', 'dial', '127.128.0.1:7007', 'from-python'], check=True)"
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = "from-python" ]
+}
+
+@test "a program with a seccomp filter of its own: filters stack, the stricter answer wins" {
+	start_echoes
+	# Its filter allows connect: ours still sees it, and translates it.
+	run "$VSOCKIFY" --supervise "$STATIC/supprobe" own-filter 127.128.0.1 7007 0
+	[ "${lines[0]}" = "mkdir=EPERM" ]
+	[ "${lines[1]}" = "connect=0" ]
+	[[ ${lines[3]} == "peer=inet addr=127.128.0.1 port=7007" ]]
+	# Its filter refuses connect (EACCES): that answer wins, as without us.
+	run "$STATIC/supprobe" own-filter 127.0.0.1 17007 13
+	local plain=$output
+	run "$VSOCKIFY" --supervise "$STATIC/supprobe" own-filter 127.128.0.1 7007 13
+	[ "$output" = "$plain" ]
+	[ "${lines[1]}" = "connect=EACCES" ]
+}
+
+@test "threads: a thread blocked in accept never stalls another thread's connect" {
+	start_echoes
+	run timeout 60 "$STATIC/supprobe" threads 127.0.0.1 17007 17030
+	local plain=$output
+	[ "$status" -eq 0 ]
+	run timeout 60 "$VSOCKIFY" --supervise "$STATIC/supprobe" threads 127.128.0.1 7007 7030
+	[ "$status" -eq 0 ]
+	[ "$output" = "$plain" ]
+	[ "$output" = $'listening\nmain echo=echo\nthread accept=ok' ]
 }
