@@ -51,10 +51,13 @@ tcp_http() {
 @test "a closed vsock port is 'connection refused', as a closed TCP port" {
 	run busybox wget -q -O - http://127.0.0.1:18099/
 	local tcp=$output
-	run "$VSOCKIFY" --supervise busybox wget -q -O - http://127.128.0.1:18099/
+	VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE=$TEST_TMP/log \
+		run "$VSOCKIFY" --supervise busybox wget -q -O - http://127.128.0.1:18099/
 	[ "$status" -ne 0 ]
 	[[ $tcp == *"Connection refused"* ]]
 	[ "${output//127.128.0.1/127.0.0.1}" = "$tcp" ]
+	# Refused by vsock, not by a TCP connect to 127.128.0.1 left alone.
+	grep -q 'connect 127.128.0.1:18099 -> vsock:1:18099' "$TEST_TMP/log"
 }
 
 @test "static C: blocking connect, then getpeername/getsockname show TCP addresses" {
@@ -132,9 +135,12 @@ tcp_http() {
 @test "static C server: blocking accept interrupted by a signal gives EINTR, as TCP" {
 	run "$STATIC/supprobe" accept-intr 127.0.0.1 17010
 	[ "${lines[1]}" = "accept=EINTR" ]
-	run "$VSOCKIFY" --supervise "$STATIC/supprobe" accept-intr 127.255.255.255 7010
+	VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE=$TEST_TMP/log \
+		run "$VSOCKIFY" --supervise "$STATIC/supprobe" accept-intr 127.255.255.255 7010
 	[ "${lines[0]}" = "listening" ]
 	[ "${lines[1]}" = "accept=EINTR" ]
+	# The accept waited on a vsock listener, not on a TCP one left alone.
+	grep -q 'bind 127.255.255.255:7010 -> vsock:4294967295:7010' "$TEST_TMP/log"
 }
 
 @test "static C server: with SA_RESTART the accept goes on and takes the next client" {
