@@ -216,8 +216,9 @@ row("supervised static client: connections/s (S/A)", rA, rS, None, div(rS, rA), 
 # Notifications the client's supervisor received per connection in the S
 # connrate runs (its exit line, total= / conns=); the server is not supervised.
 nT, nP = m("connrate", "notif_total", "S"), m("connrate", "notif_per_conn", "S")
-row("supervised static client: notifications per connection (client supervisor)",
-    None, nT, None, nP, info="" if nP is not None else "n/a: no count in the supervisor's log")
+row("supervised static client: notifications per connection (B: total of the run)",
+    None, nT, None, nP, info="client supervisor: total / connections" if nP is not None
+    else "n/a: no count in the supervisor's log")
 names = {"gai_localhost_ns": "getaddrinfo(localhost)", "gai_hosts_ns": "getaddrinfo(/etc/hosts name)",
          "connect_close_ns": "socket+connect+close 127.0.0.1", "getsockname_ns": "getsockname",
          "getpeername_ns": "getpeername", "setsockopt_nodelay_ns": "setsockopt(TCP_NODELAY)"}
@@ -248,7 +249,7 @@ straps = {"gai_localhost_ns": "0 traps", "gai_hosts_ns": "0 traps",
 deltas = []
 for k, label in names.items():
     wo, wi = low(shost.get(k, {}).get("0", [])), low(shost.get(k, {}).get("1", []))
-    d = (wi - wo) / 1000 if wo is not None and wi is not None else None
+    d = round((wi - wo) / 1000, 1) + 0.0 if wo is not None and wi is not None else None
     if d is not None and straps[k] == "1 trap":
         deltas.append(d)
     row(f"host, supervised static vsbench: {label}, ns (with/without)", wo, wi, None,
