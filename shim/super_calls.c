@@ -97,14 +97,17 @@ static bool still_waiting(const struct call *c)
 	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-static void reply(struct call *c, long long val, int err, unsigned flags)
+static bool reply(struct call *c, long long val, int err, unsigned flags)
 {
 	struct seccomp_notif_resp r = { .id = c->n.id, .val = val, .error = err ? -err : 0,
 					.flags = flags };
 
-	/* ENOENT: the caller went away (a signal, its death); nothing to undo. */
-	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r) != 0 && errno != ENOENT)
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r) == 0)
+		return true;
+	/* ENOENT: the caller went away (a signal, its death). */
+	if (errno != ENOENT)
 		vsk_super_log(VSK_LOG_ERROR, "cannot answer a trapped call: %s", strerror(errno));
+	return false;
 }
 
 /* ---- statistics: what trapped, and how much of it was ours --------------------- */
@@ -154,12 +157,18 @@ static void log_statistics(void)
 static void pass(struct call *c)
 {
 	__atomic_fetch_add(&passed[kind_of((long)c->n.data.nr)], 1, __ATOMIC_RELAXED);
-	reply(c, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+	(void)reply(c, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+}
+
+/* false: the program did not get it */
+static bool answered(struct call *c, int err)
+{
+	return reply(c, err ? -1 : 0, err, 0);
 }
 
 static void answer(struct call *c, int err)
 {
-	reply(c, err ? -1 : 0, err, 0);
+	(void)answered(c, err);
 }
 
 /* The tgid of a thread, from /proc (notif.pid is a thread id). */
@@ -338,6 +347,29 @@ static bool shut_down(int fd)
 	return raw_mark(fd) & VSK_MARK_SHUT;
 }
 
+static void set_mark_bit(int fd, uint64_t bit, bool on)
+{
+	uint64_t m = raw_mark(fd);
+	unsigned long long v = on ? m | bit : m & ~bit;
+
+	if (m && v != m)
+		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &v, sizeof(v));
+}
+
+/* The answer to a connect on the swapped socket fd, noted on the socket
+ * for the next connect on it (on_connect).  A 0 the program got makes
+ * the next one EISCONN; an answer it never got (a signal took its thread
+ * away after the swap) makes TCP's restart, or the program's next call,
+ * say 0, EINPROGRESS or the error, where vsock would say EISCONN or
+ * EALREADY. */
+static void answer_connect(struct call *c, int fd, int err)
+{
+	if (!answered(c, err))
+		set_mark_bit(fd, VSK_MARK_UNANSWERED, true);
+	else if (!err)
+		set_mark_bit(fd, VSK_MARK_TOLD, true);
+}
+
 static void mark(int fd, enum vsk_app_family fam, int rule)
 {
 	unsigned long long m = vsk_mark_encode((unsigned)fam, rule);
@@ -415,6 +447,7 @@ struct job {
 	struct sockaddr_vm vm;
 	enum vsk_app_family fam;
 	int rule;
+	bool restart; /* a connect's restart: vsock's EISCONN is TCP's 0 */
 	void (*run)(struct job *);
 	struct job *next;
 };
@@ -534,7 +567,12 @@ static int vsock_connect(int fd, const struct sockaddr_vm *vm)
 
 static void connect_job(struct job *j)
 {
-	answer(&j->c, vsock_connect(j->fd, &j->vm));
+	int err = vsock_connect(j->fd, &j->vm);
+
+	/* Connected meanwhile, and the program not told: TCP's says 0. */
+	if (err == EISCONN && (j->restart || !(raw_mark(j->fd) & VSK_MARK_TOLD)))
+		err = 0;
+	answer_connect(&j->c, j->fd, err);
 }
 
 /* A blocking connect the loop waits for, rather than a worker: the
@@ -566,6 +604,25 @@ static bool grow_waiting(void)
 	return true;
 }
 
+static ino_t ino_of(int fd);
+
+/* A connect waiting in the loop on the same socket as fd: its caller has
+ * left (this is its restart, or the program's next call), so it is
+ * dropped and the new call answered in its place.  true if there was one. */
+static bool take_waiting(int fd)
+{
+	ino_t ino = ino_of(fd);
+
+	for (size_t i = 0; i < n_waiting; i++) {
+		if (ino_of(waiting[i].fd) == ino) {
+			close(waiting[i].fd);
+			waiting[i] = waiting[--n_waiting];
+			return true;
+		}
+	}
+	return false;
+}
+
 static void connect_in_loop(struct call *c, int vfd, int fl, const struct sockaddr_vm *vm)
 {
 	/* The app's thread is in this very call, so the non-blocking moment
@@ -577,7 +634,7 @@ static void connect_in_loop(struct call *c, int vfd, int fl, const struct sockad
 	err = errno;
 	fcntl(vfd, F_SETFL, fl);
 	if (r == 0 || err != EINPROGRESS) {
-		answer(c, r == 0 ? 0 : vsk_map_connect_errno(err));
+		answer_connect(c, vfd, r == 0 ? 0 : vsk_map_connect_errno(err));
 		close(vfd);
 		return;
 	}
@@ -608,9 +665,10 @@ static void finish_connects(const struct pollfd *ready, bool check_gone)
 			if ((ready[i].revents & (POLLERR | POLLHUP)) && still_waiting(&w->c) &&
 			    getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 				err = errno;
-			answer(&w->c, err ? vsk_map_connect_errno(err) : 0);
+			answer_connect(&w->c, w->fd, err ? vsk_map_connect_errno(err) : 0);
 			close(w->fd);
 		} else if (check_gone && !still_waiting(&w->c)) {
+			set_mark_bit(w->fd, VSK_MARK_UNANSWERED, true);
 			close(w->fd);
 		} else {
 			waiting[kept++] = *w;
@@ -730,6 +788,31 @@ static bool dns_swap(struct call *c, int fd, const struct sockaddr_storage *ns, 
 	return true;
 }
 
+/* A connect on a socket whose earlier connect the program never heard the
+ * end of: answered as TCP answers its restart, from the socket's state
+ * (its error, connected: 0, still connecting: EINPROGRESS, or, blocking,
+ * the wait), not vsock's EISCONN/EALREADY. */
+static void answer_restart(struct call *c, int copy, struct job *j)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	struct sockaddr_vm peer;
+	socklen_t plen = sizeof(peer);
+
+	set_mark_bit(copy, VSK_MARK_UNANSWERED, false);
+	if (getsockopt(copy, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+		err = vsk_map_connect_errno(err);
+	else if (getpeername(copy, (struct sockaddr *)&peer, &plen) == 0)
+		err = 0;
+	else if (blocking(copy)) {
+		j->restart = true;
+		return start_job(c, copy, connect_job, j);
+	} else
+		err = EINPROGRESS;
+	answer_connect(c, copy, err);
+	close(copy);
+}
+
 static void on_connect(struct call *c)
 {
 	int fd = (int)c->n.data.args[0], copy, vfd, rule, err, existing_rule, fl;
@@ -771,9 +854,21 @@ static void on_connect(struct call *c)
 			j.vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK,
 						     .svm_cid = vsk_connect_cid(t.cid),
 						     .svm_port = t.port };
+			uint64_t m = raw_mark(copy);
+			struct sockaddr_vm peer;
+			socklen_t plen = sizeof(peer);
+			if ((m & VSK_MARK_UNANSWERED) || take_waiting(copy))
+				return answer_restart(c, copy, &j);
+			if (!(m & VSK_MARK_TOLD) &&
+			    getpeername(copy, (struct sockaddr *)&peer, &plen) == 0) {
+				/* TCP's first connect to see it connected says 0 */
+				answer_connect(c, copy, 0);
+				close(copy);
+				return;
+			}
 			if (blocking(copy))
 				return start_job(c, copy, connect_job, &j);
-			answer(c, vsock_connect(copy, &j.vm));
+			answer_connect(c, copy, vsock_connect(copy, &j.vm));
 			close(copy);
 			return;
 		}
@@ -820,7 +915,7 @@ static void on_connect(struct call *c)
 	close(copy);
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		return connect_in_loop(c, vfd, fl, &j.vm);
-	answer(c, vsock_connect(vfd, &j.vm));
+	answer_connect(c, vfd, vsock_connect(vfd, &j.vm));
 	close(vfd);
 }
 

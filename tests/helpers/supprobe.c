@@ -22,6 +22,12 @@
  *                   accepts, poll, SO_ACCEPTCONN, SHUT_WR (a client dialling
  *                   DIAL is still accepted) and a bad how; no port printed
  *                   (tests/helpers/listen_shutdown.py, for a static program)
+ *   connect-signals restart|retry N US
+ *                   N blocking connects (each echoes a line) under a timer
+ *                   signal every US microseconds, its handler SA_RESTART
+ *                   (restart) or not, the program then calling connect
+ *                   again on EINTR (retry) as TCP allows; prints how many
+ *                   worked and every other outcome
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -87,6 +93,10 @@ static const char *ename(int err)
 	case EACCES: return "EACCES";
 	case ENOPROTOOPT: return "ENOPROTOOPT";
 	case ENOTCONN: return "ENOTCONN";
+	case EISCONN: return "EISCONN";
+	case EALREADY: return "EALREADY";
+	case EPIPE: return "EPIPE";
+	case ECONNRESET: return "ECONNRESET";
 	default: return strerror(err);
 	}
 }
@@ -323,6 +333,52 @@ static int cmd_listen_shutdown(struct sockaddr_storage *ss, socklen_t len, const
 	_exit(0);
 }
 
+/* ---- connect-signals ---- */
+
+static int cmd_connect_signals(struct sockaddr_storage *ss, socklen_t len, const char *mode,
+			       int n, int us)
+{
+	struct sigaction sa = { .sa_handler = on_alarm,
+				.sa_flags = !strcmp(mode, "restart") ? SA_RESTART : 0 };
+	struct itimerval t = { .it_interval = { 0, us }, .it_value = { 0, us } };
+	int ok = 0, outcome[256] = { 0 };
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &t, NULL);
+	for (int i = 0; i < n; i++) {
+		int fd = socket(ss->ss_family, SOCK_STREAM, 0), r, err = 0;
+		char buf[8] = "";
+		ssize_t got;
+		while ((r = connect(fd, (struct sockaddr *)ss, len)) != 0 && errno == EINTR &&
+		       sa.sa_flags == 0)
+			;
+		if (r != 0)
+			err = errno;
+		else if (write(fd, "x\n", 2) != 2)
+			err = errno;
+		else {
+			do
+				got = read(fd, buf, sizeof(buf) - 1);
+			while (got < 0 && errno == EINTR);
+			if (got != 2)
+				err = got < 0 ? errno : EPIPE;
+		}
+		if (err)
+			outcome[err & 255]++;
+		else
+			ok++;
+		close(fd);
+	}
+	t = (struct itimerval){ 0 };
+	setitimer(ITIMER_REAL, &t, NULL);
+	printf("connects=%d ok=%d", n, ok);
+	for (int e = 1; e < 256; e++)
+		if (outcome[e])
+			printf(" %s=%d", ename(e), outcome[e]);
+	printf("\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss, peer;
@@ -346,6 +402,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "threads") && argc > 4)
 		return cmd_threads(&ss, len, argv[4]);
+	if (!strcmp(argv[1], "connect-signals") && argc > 6)
+		return cmd_connect_signals(&ss, len, argv[4], atoi(argv[5]), atoi(argv[6]));
 	if (!strcmp(argv[1], "listen-shutdown") && argc > 4)
 		return cmd_listen_shutdown(&ss, len, argv[4]);
 	if (!strcmp(argv[1], "own-filter") && argc > 4) {

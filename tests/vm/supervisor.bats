@@ -468,3 +468,18 @@ start_dns() {
 	grep -q 'bind 127.255.255.255:7041 -> vsock:' "$TEST_TMP/log"
 	grep -q 'listener shut down' "$TEST_TMP/log"
 }
+
+@test "signals during blocking connects (SA_RESTART, and EINTR then connect again): every connect works, as over TCP" {
+	start_echoes
+	for mode in restart retry; do
+		run timeout 120 "$STATIC/supprobe" connect-signals 127.0.0.1 17007 $mode 150 400
+		echo "TCP $mode: $output"
+		[ "$output" = "connects=150 ok=150" ]
+		VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE=$TEST_TMP/log-$mode \
+			run timeout 120 "$VSOCKIFY" --supervise "$STATIC/supprobe" connect-signals \
+			127.128.0.1 7007 $mode 150 400
+		echo "supervised $mode: $output"
+		[ "$output" = "connects=150 ok=150" ]
+		grep -q 'connect 127.128.0.1:7007 -> vsock:1:7007' "$TEST_TMP/log-$mode"
+	done
+}
