@@ -8,7 +8,11 @@
  * the intended peer.  Each defect class has a counter, printed at the end as
  * "counter NAME VALUE"; the exit status is 0 only if all are 0.
  *
- *   stress [--quick] [--threads T] [--ops K]
+ * --numeric resolves only the numeric fake addresses (127.128.0.1 for CID 1,
+ * 127.255.255.255 for any), never vsock-*.local: a static glibc build under
+ * the supervisor has no resolver that knows our names (docs/supervisor.md).
+ *
+ *   stress [--quick] [--numeric] [--threads T] [--ops K]
  *   stress --child-check FD ADDR PORT TOKEN   (internal, run through exec)
  */
 #include <dirent.h>
@@ -103,6 +107,7 @@ struct worker {
 };
 
 static int nthreads = 16, nops = 10000;
+static bool numeric; /* --numeric: no vsock-*.local names, see the top */
 static struct worker *workers;
 static const char *self_exe = "/proc/self/exe";
 
@@ -393,12 +398,16 @@ static void vsock_target(struct worker *w, enum conn_kind k, struct sockaddr_sto
 	} else {
 		/* The name, as a program would: either family's answer. */
 		struct addrinfo hints = { .ai_family = rnd(w, 2) ? AF_INET : AF_INET6,
-					  .ai_socktype = SOCK_STREAM }, *ai;
+					  .ai_socktype = SOCK_STREAM,
+					  .ai_flags = numeric ? AI_NUMERICHOST : 0 }, *ai;
+		const char *host = !numeric			  ? "vsock-1.local"
+				   : hints.ai_family == AF_INET ? "127.128.0.1"
+								: "100::7673:6f63:0:1";
 		char port[8];
 		snprintf(port, sizeof(port), "%u", w->vport);
-		int rc = getaddrinfo("vsock-1.local", port, &hints, &ai);
+		int rc = getaddrinfo(host, port, &hints, &ai);
 		if (rc != 0) {
-			count(C_unexpected_errno, w->id, "getaddrinfo vsock-1.local: %s", gai_strerror(rc));
+			count(C_unexpected_errno, w->id, "getaddrinfo %s: %s", host, gai_strerror(rc));
 			vsock_target(w, VSOCK4, ss);
 			return;
 		}
@@ -927,7 +936,8 @@ static void *name_race_clobber(void *arg)
 
 static long name_race(int accepts)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *any = NULL, *one = NULL;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = numeric ? AI_NUMERICHOST : 0 }, *any = NULL, *one = NULL;
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
 	pthread_t th;
@@ -935,14 +945,14 @@ static long name_race(int accepts)
 	long raw = 0;
 	int lfd;
 
-	if (getaddrinfo("vsock-any.local", "0", &hints, &any) != 0)
+	if (getaddrinfo(numeric ? "127.255.255.255" : "vsock-any.local", "0", &hints, &any) != 0)
 		return -1;
 	lfd = socket(any->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, any->ai_addr, any->ai_addrlen) != 0 || listen(lfd, 64) != 0 ||
 	    getsockname(lfd, (void *)&local, &llen) != 0)
 		return -1;
 	snprintf(port, sizeof(port), "%u", port_in(&local));
-	if (getaddrinfo("vsock-1.local", port, &hints, &one) != 0)
+	if (getaddrinfo(numeric ? "127.128.0.1" : "vsock-1.local", port, &hints, &one) != 0)
 		return -1;
 	atomic_store(&race_on, true);
 	pthread_create(&th, NULL, name_race_clobber, NULL);
@@ -1046,12 +1056,14 @@ int main(int argc, char **argv)
 			return child_check(argv + i + 1);
 		if (!strcmp(argv[i], "--quick"))
 			nthreads = 8, nops = 1500;
+		else if (!strcmp(argv[i], "--numeric"))
+			numeric = true;
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			nthreads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
 			nops = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: stress [--quick] [--threads T] [--ops K]\n");
+			fprintf(stderr, "usage: stress [--quick] [--numeric] [--threads T] [--ops K]\n");
 			return 2;
 		}
 	}
