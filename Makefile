@@ -118,9 +118,13 @@ fuzz: deps all
 	@build/helpers/novsock tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
 
 # ---- stress (tests/stress/; in the VM) ------------------------------------
+# The preload run, then the supervised one (a static build: only the
+# supervisor can translate it), in one VM boot; both must pass.
 stress: deps all
 	@tests/stress/run.sh --build-only
-	@tests/vm/run-in-vm.sh -- tests/stress/run.sh --full
+	@tests/stress/run.sh --build-only --supervised
+	@tests/vm/run-in-vm.sh -- bash -c 'rc=0; tests/stress/run.sh --full || rc=1; \
+	    tests/stress/run.sh --full --supervised || rc=1; exit $$rc'
 
 tsan: deps all
 	@tests/stress/run.sh --build-only --tsan

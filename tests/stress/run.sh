@@ -84,7 +84,7 @@ if ((tsan)); then
 	TSAN_OPTIONS="exitcode=66 ${TSAN_OPTIONS:-}" "$bin" "${args[@]}" && rc=0 || rc=$?
 	((rc == 66)) && echo "stress: ThreadSanitizer reported a problem (above)" >&2
 elif ((supervised)); then
-	build/vsockify --supervise "$bin" --numeric "${args[@]}" && rc=0 || rc=$?
+	build/vsockify --supervise "$bin" --numeric --supervisor-limits "${args[@]}" && rc=0 || rc=$?
 else
 	LD_PRELOAD=$PWD/build/libvsockify.so "$bin" "${args[@]}" && rc=0 || rc=$?
 fi
