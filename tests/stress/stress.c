@@ -469,9 +469,9 @@ static void vsock_target(struct worker *w, enum conn_kind k, struct sockaddr_sto
 		struct addrinfo hints = { .ai_family = rnd(w, 2) ? AF_INET : AF_INET6,
 					  .ai_socktype = SOCK_STREAM,
 					  .ai_flags = numeric ? AI_NUMERICHOST : 0 }, *ai;
-		const char *host = !numeric			  ? "vsock-1.local"
-				   : hints.ai_family == AF_INET ? "127.128.0.1"
-								: "100::7673:6f63:0:1";
+		const char *host = "vsock-1.local";
+		if (numeric)
+			host = hints.ai_family == AF_INET ? "127.128.0.1" : "100::7673:6f63:0:1";
 		char port[8];
 		snprintf(port, sizeof(port), "%u", w->vport);
 		int rc = getaddrinfo(host, port, &hints, &ai);
