@@ -107,8 +107,53 @@ static void reply(struct call *c, long long val, int err, unsigned flags)
 		vsk_super_log(VSK_LOG_ERROR, "cannot answer a trapped call: %s", strerror(errno));
 }
 
+/* ---- statistics: what trapped, and how much of it was ours --------------------- */
+
+enum call_kind { K_CONNECT, K_BIND, K_LISTEN, K_ACCEPT, K_NAME, K_SOCKOPT, K_SHUTDOWN,
+		 K_OTHER, K_KINDS };
+static const char *const kind_names[K_KINDS] = { "connect", "bind", "listen", "accept",
+						 "name", "sockopt", "shutdown", "other" };
+static unsigned long trapped[K_KINDS], passed[K_KINDS];
+
+static enum call_kind kind_of(long nr)
+{
+	switch (nr) {
+	case __NR_connect: return K_CONNECT;
+	case __NR_bind: return K_BIND;
+	case __NR_listen: return K_LISTEN;
+#ifdef __NR_accept
+	case __NR_accept:
+#endif
+	case __NR_accept4: return K_ACCEPT;
+	case __NR_getsockname:
+	case __NR_getpeername: return K_NAME;
+	case __NR_getsockopt:
+	case __NR_setsockopt: return K_SOCKOPT;
+	case __NR_shutdown: return K_SHUTDOWN;
+	default: return K_OTHER;
+	}
+}
+
+/* One line at the end, for `make bench` (notifications per connection)
+ * and for anyone asking what the supervisor cost a program. */
+static void log_statistics(void)
+{
+	unsigned long total = 0, ours = 0;
+	char line[400];
+	int n = 0;
+
+	for (int k = 0; k < K_KINDS; k++) {
+		unsigned long t = __atomic_load_n(&trapped[k], __ATOMIC_RELAXED);
+		total += t;
+		ours += t - __atomic_load_n(&passed[k], __ATOMIC_RELAXED);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%lu", kind_names[k], t);
+	}
+	vsk_super_log(VSK_LOG_INFO, "notifications: total=%lu ours=%lu%s", total, ours, line);
+}
+
 static void pass(struct call *c)
 {
+	__atomic_fetch_add(&passed[kind_of((long)c->n.data.nr)], 1, __ATOMIC_RELAXED);
 	reply(c, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
 }
 
@@ -144,7 +189,8 @@ static int call_pidfd(struct call *c)
 	if (c->pidfd >= 0)
 		return c->pidfd;
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, 0);
-	if (c->pidfd < 0 && errno == EINVAL) { /* not the leader */
+	/* Not the leader: EINVAL until Linux 6.9, ENOENT since. */
+	if (c->pidfd < 0 && (errno == EINVAL || errno == ENOENT)) {
 		pid_t tgid = tgid_of((pid_t)c->n.pid);
 		if (tgid > 0)
 			c->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
@@ -200,15 +246,52 @@ static int mem_write(const struct call *c, uint64_t addr, const void *buf, size_
 	return mem_io(c, addr, (void *)buf, n, true);
 }
 
+/* /proc/TID/fdinfo of the threads that called lately, kept open: a path
+ * walk through /proc per swap cost as much as the rest of the swap.  Safe
+ * against reuse of a thread id: the directory belongs to the task, so
+ * once that task is gone it answers nothing, and is opened again by
+ * number.  The main thread alone uses it. */
+#define FDINFO_CACHE 32
+static struct {
+	pid_t tid;
+	int dirfd_1; /* the directory's fd + 1; 0: empty */
+} fdinfo_dirs[FDINFO_CACHE];
+static unsigned fdinfo_next;
+
+static int fdinfo_open(pid_t tid, int fd)
+{
+	char name[16], path[64];
+	int slot = -1, f;
+
+	snprintf(name, sizeof(name), "%d", fd);
+	for (int i = 0; i < FDINFO_CACHE && slot < 0; i++) {
+		if (fdinfo_dirs[i].dirfd_1 && fdinfo_dirs[i].tid == tid) {
+			f = openat(fdinfo_dirs[i].dirfd_1 - 1, name, O_RDONLY | O_CLOEXEC);
+			if (f >= 0)
+				return f;
+			slot = i; /* gone, or a new task with the same id */
+		}
+	}
+	if (slot < 0)
+		slot = (int)(fdinfo_next++ % FDINFO_CACHE);
+	if (fdinfo_dirs[slot].dirfd_1)
+		close(fdinfo_dirs[slot].dirfd_1 - 1);
+	fdinfo_dirs[slot].dirfd_1 = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/fdinfo", (long)tid);
+	if ((f = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	fdinfo_dirs[slot] = (typeof(fdinfo_dirs[slot])){ .tid = tid, .dirfd_1 = f + 1 };
+	return openat(f, name, O_RDONLY | O_CLOEXEC);
+}
+
 /* Was the caller's fd close-on-exec?  Our copy has its own fd flags. */
 static bool fd_cloexec(const struct call *c, int fd)
 {
-	char path[80], buf[256];
+	char buf[256];
 	ssize_t n;
 	int f;
 
-	snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%d", (long)c->n.pid, fd);
-	if ((f = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((f = fdinfo_open((pid_t)c->n.pid, fd)) < 0)
 		return false;
 	n = read(f, buf, sizeof(buf) - 1);
 	close(f);
@@ -229,16 +312,30 @@ static int sock_int(int fd, int level, int opt)
 
 /* The app family our mark records on a vsock socket, or 0 (not vsock, or
  * native vsock). */
-static enum vsk_app_family marked(int fd, int *rule)
+static uint64_t raw_mark(int fd)
 {
 	unsigned long long mark = 0;
 	socklen_t len = sizeof(mark);
 
-	*rule = -1;
 	if (getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &mark, &len) != 0 ||
-	    len != sizeof(mark))
+	    len != sizeof(mark) || (mark & VSK_MARK_MASK) != VSK_MARK_MAGIC)
 		return 0;
-	return vsk_mark_decode(mark, rule, NULL);
+	return mark;
+}
+
+static enum vsk_app_family marked(int fd, int *rule)
+{
+	uint64_t mark = raw_mark(fd);
+
+	*rule = -1;
+	return mark ? vsk_mark_decode(mark, rule, NULL) : 0;
+}
+
+/* A listener's shutdown is kept in its mark, as the library keeps it, so
+ * every process sharing it (and the library, in a mixed tree) sees it. */
+static bool shut_down(int fd)
+{
+	return raw_mark(fd) & VSK_MARK_SHUT;
 }
 
 static void mark(int fd, enum vsk_app_family fam, int rule)
@@ -307,8 +404,11 @@ static bool blocking(int fd)
 
 /* ---- workers: calls that wait ------------------------------------------------ */
 
-/* A blocking connect or accept runs on its own thread, so one program
- * thread's wait never stalls another's calls. */
+/* A blocking connect or accept runs on a worker thread, so one program
+ * thread's wait never stalls another's calls.  Workers are kept for the
+ * next job (a thread per job cost a fifth of a connection's time); a job
+ * that finds no idle worker gets a new one, so waits never queue behind
+ * each other. */
 struct job {
 	struct call c;
 	int fd; /* our copy */
@@ -316,24 +416,88 @@ struct job {
 	enum vsk_app_family fam;
 	int rule;
 	void (*run)(struct job *);
+	struct job *next;
 };
 
-static void *job_main(void *arg)
-{
-	struct job *j = arg;
+#define MAX_IDLE_WORKERS 8
 
-	j->run(j);
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *head, **tail;
+	unsigned queued, idle;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &pool.head, 0, 0 };
+
+static void job_finish(struct job *j)
+{
 	close(j->fd);
 	call_done(&j->c);
 	free(j);
-	return NULL;
+}
+
+static void *worker_main(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		struct job *j;
+		while (!pool.head) {
+			if (pool.idle >= MAX_IDLE_WORKERS) {
+				pthread_mutex_unlock(&pool.lock);
+				return NULL;
+			}
+			pool.idle++;
+			pthread_cond_wait(&pool.wake, &pool.lock);
+			pool.idle--;
+		}
+		j = pool.head;
+		if (!(pool.head = j->next))
+			pool.tail = &pool.head;
+		pool.queued--;
+		pthread_mutex_unlock(&pool.lock);
+		j->run(j);
+		job_finish(j);
+		pthread_mutex_lock(&pool.lock);
+	}
+}
+
+static bool new_worker(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	bool ok;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	ok = pthread_create(&t, &a, worker_main, NULL) == 0;
+	pthread_attr_destroy(&a);
+	return ok;
+}
+
+/* Take a job back out of the queue; false if a worker has it already. */
+static bool unqueue(struct job *j)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&pool.lock);
+	for (struct job **p = &pool.head; *p; p = &(*p)->next) {
+		if (*p == j) {
+			if (!(*p = j->next))
+				pool.tail = p;
+			pool.queued--;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return found;
 }
 
 static void start_job(struct call *c, int fd, void (*run)(struct job *), const struct job *tmpl)
 {
 	struct job *j = malloc(sizeof(*j));
-	pthread_attr_t a;
-	pthread_t t;
+	bool spawn;
 
 	if (!j) {
 		answer(c, ENOMEM);
@@ -345,16 +509,18 @@ static void start_job(struct call *c, int fd, void (*run)(struct job *), const s
 	c->pidfd = -1; /* the job owns it now */
 	j->fd = fd;
 	j->run = run;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 64 * 1024);
-	if (pthread_create(&t, &a, job_main, j) != 0) {
+	j->next = NULL;
+	pthread_mutex_lock(&pool.lock);
+	*pool.tail = j;
+	pool.tail = &j->next;
+	spawn = ++pool.queued > pool.idle;
+	if (!spawn)
+		pthread_cond_signal(&pool.wake);
+	pthread_mutex_unlock(&pool.lock);
+	if (spawn && !new_worker() && unqueue(j)) {
 		answer(&j->c, EAGAIN);
-		close(fd);
-		call_done(&j->c);
-		free(j);
+		job_finish(j);
 	}
-	pthread_attr_destroy(&a);
 }
 
 /* ---- connect --------------------------------------------------------------- */
@@ -369,6 +535,88 @@ static int vsock_connect(int fd, const struct sockaddr_vm *vm)
 static void connect_job(struct job *j)
 {
 	answer(&j->c, vsock_connect(j->fd, &j->vm));
+}
+
+/* A blocking connect the loop waits for, rather than a worker: the
+ * connection is started here and its result answered when the socket
+ * polls ready, with no thread hand-off on the way (a connection's
+ * largest cost under the supervisor). */
+struct waiting_connect {
+	struct call c;
+	int fd; /* our copy of the swapped-in vsock socket */
+};
+static struct waiting_connect *waiting;
+static size_t n_waiting, waiting_cap;
+/* The loop's poll set: the listener, the signalfd, then waiting[]. */
+static struct pollfd *loop_fds;
+
+static bool grow_waiting(void)
+{
+	size_t cap = waiting_cap ? 2 * waiting_cap : 16;
+	struct waiting_connect *w = realloc(waiting, cap * sizeof(*w));
+	struct pollfd *p;
+
+	if (!w)
+		return false;
+	waiting = w;
+	if (!(p = realloc(loop_fds, (2 + cap) * sizeof(*p))))
+		return false;
+	loop_fds = p;
+	waiting_cap = cap;
+	return true;
+}
+
+static void connect_in_loop(struct call *c, int vfd, int fl, const struct sockaddr_vm *vm)
+{
+	/* The app's thread is in this very call, so the non-blocking moment
+	 * cannot be seen by it; the flag is the open file's, shared. */
+	int r, err;
+
+	fcntl(vfd, F_SETFL, fl | O_NONBLOCK);
+	r = connect(vfd, (const struct sockaddr *)vm, sizeof(*vm));
+	err = errno;
+	fcntl(vfd, F_SETFL, fl);
+	if (r == 0 || err != EINPROGRESS) {
+		answer(c, r == 0 ? 0 : vsk_map_connect_errno(err));
+		close(vfd);
+		return;
+	}
+	if (n_waiting == waiting_cap && !grow_waiting()) { /* a worker waits instead */
+		struct job j = { .vm = *vm };
+		return start_job(c, vfd, connect_job, &j);
+	}
+	call_done(c);
+	waiting[n_waiting++] = (struct waiting_connect){ .c = *c, .fd = vfd };
+}
+
+/* Answer the waiting connects whose sockets polled ready (ready[i] for
+ * waiting[i]); with check_gone, also let go of those whose caller left
+ * (a signal, its exit): the connection goes on for the program's socket,
+ * as TCP's does after an interrupted connect. */
+static void finish_connects(const struct pollfd *ready, bool check_gone)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n_waiting; i++) {
+		struct waiting_connect *w = &waiting[i];
+		if (ready[i].revents) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+			/* SO_ERROR is read only for a caller still there: it
+			 * clears the error, which is the program's to read
+			 * after an interrupted connect. */
+			if ((ready[i].revents & (POLLERR | POLLHUP)) && still_waiting(&w->c) &&
+			    getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+				err = errno;
+			answer(&w->c, err ? vsk_map_connect_errno(err) : 0);
+			close(w->fd);
+		} else if (check_gone && !still_waiting(&w->c)) {
+			close(w->fd);
+		} else {
+			waiting[kept++] = *w;
+		}
+	}
+	n_waiting = kept;
 }
 
 /* TCP's blocking connect waits about 127 s (SYN retries) or SO_SNDTIMEO;
@@ -395,11 +643,11 @@ static void carry_timeouts(int from, int to)
 }
 
 /* A fresh marked vsock socket put on the app's number in place of copy
- * (the app's TCP socket).  Returns our copy of it, or -1 with *err. */
-static int swap_in(struct call *c, int app_fd, int copy, enum vsk_app_family fam, int rule,
-		   int *err)
+ * (the app's TCP socket, whose file status flags are fl).  Returns our
+ * copy of it, or -1 with *err. */
+static int swap_in(struct call *c, int app_fd, int copy, int fl, enum vsk_app_family fam,
+		   int rule, int *err)
 {
-	int fl = fcntl(copy, F_GETFL);
 	int vfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC |
 					   (fl >= 0 && (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
 	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SETFD,
@@ -439,6 +687,20 @@ static const char *addr_str(const struct sockaddr *sa, char *buf, size_t n)
 	return buf;
 }
 
+/* Is fd a TCP socket that has never connected or listened (a bound one
+ * counts), the only kind a connect may swap?  One TCP_INFO answers what
+ * four calls did; *tcp says whether it is TCP at all (MPTCP is not:
+ * passed through, as the library does). */
+static bool fresh_tcp(int fd, bool *tcp)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	*tcp = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= 1 &&
+	       sock_int(fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP;
+	return *tcp && ti.tcpi_state == TCP_CLOSE;
+}
+
 /* Go's resolver connects a UDP socket to its nameserver: it is given one
  * connected to our responder instead (super_dns.c), already "connected",
  * so the call is answered 0.  false: leave the call alone. */
@@ -470,7 +732,8 @@ static bool dns_swap(struct call *c, int fd, const struct sockaddr_storage *ns, 
 
 static void on_connect(struct call *c)
 {
-	int fd = (int)c->n.data.args[0], copy, vfd, rule, err, existing_rule;
+	int fd = (int)c->n.data.args[0], copy, vfd, rule, err, existing_rule, fl;
+	bool tcp;
 	struct sockaddr_storage ss;
 	struct vsk_target t;
 	socklen_t len;
@@ -490,27 +753,30 @@ static void on_connect(struct call *c)
 	if ((copy = grab_fd(c, fd)) < 0)
 		return pass(c); /* EBADF, or gone: the kernel says */
 	existing_rule = -1;
-	if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) == AF_VSOCK) {
-		/* A socket we swapped before: the connect restarted after a
-		 * signal, or a second connect; vsock's answers (EALREADY,
-		 * EISCONN) are TCP's.  Native vsock: the kernel refuses the
-		 * inet address itself. */
-		enum vsk_app_family fam = marked(copy, &existing_rule);
-		if (!fam || route != VSK_ROUTE_VSOCK) {
+	if (!fresh_tcp(copy, &tcp)) {
+		if (tcp) { /* connecting, connected or listening: the kernel says */
 			close(copy);
 			return pass(c);
 		}
-		j.vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK,
-					     .svm_cid = vsk_connect_cid(t.cid), .svm_port = t.port };
-		if (blocking(copy))
-			return start_job(c, copy, connect_job, &j);
-		answer(c, vsock_connect(copy, &j.vm));
-		close(copy);
-		return;
-	}
-	if (sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
-	    sock_int(copy, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
-	    sock_int(copy, SOL_SOCKET, SO_ACCEPTCONN) == 1) {
+		if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) == AF_VSOCK) {
+			/* A socket we swapped before: the connect restarted after
+			 * a signal, or a second connect; vsock's answers
+			 * (EALREADY, EISCONN) are TCP's.  Native vsock: the kernel
+			 * refuses the inet address itself. */
+			enum vsk_app_family fam = marked(copy, &existing_rule);
+			if (!fam || route != VSK_ROUTE_VSOCK) {
+				close(copy);
+				return pass(c);
+			}
+			j.vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK,
+						     .svm_cid = vsk_connect_cid(t.cid),
+						     .svm_port = t.port };
+			if (blocking(copy))
+				return start_job(c, copy, connect_job, &j);
+			answer(c, vsock_connect(copy, &j.vm));
+			close(copy);
+			return;
+		}
 		/* UDP to a fake: vsock has no datagrams here (the library's
 		 * answer too); a rule never takes UDP. */
 		int type = sock_int(copy, SOL_SOCKET, SO_TYPE);
@@ -518,14 +784,6 @@ static void on_connect(struct call *c)
 		if (rule < 0 && type == SOCK_DGRAM && route != VSK_ROUTE_NOT_OURS)
 			return answer(c, EPROTOTYPE);
 		return pass(c);
-	}
-	{
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		if (getpeername(copy, (struct sockaddr *)&peer, &plen) == 0) {
-			close(copy); /* connected: TCP says EISCONN */
-			return pass(c);
-		}
 	}
 	if (route == VSK_ROUTE_INVALID) {
 		close(copy);
@@ -545,7 +803,8 @@ static void on_connect(struct call *c)
 			   : IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
 				   ? VSK_APP_MAPPED
 				   : VSK_APP_INET6;
-	vfd = swap_in(c, fd, copy, t.family, rule, &err);
+	fl = fcntl(copy, F_GETFL);
+	vfd = swap_in(c, fd, copy, fl, t.family, rule, &err);
 	if (vfd < 0) {
 		close(copy);
 		if (err != ENOENT)
@@ -554,14 +813,13 @@ static void on_connect(struct call *c)
 	}
 	j.vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK, .svm_cid = vsk_connect_cid(t.cid),
 				     .svm_port = t.port };
-	vsk_super_log(VSK_LOG_DEBUG, "pid %u fd %d: connect %s -> vsock:%u:%u", c->n.pid, fd,
-		      addr_str((struct sockaddr *)&ss, buf, sizeof(buf)), j.vm.svm_cid,
-		      j.vm.svm_port);
-	if (blocking(copy)) {
-		close(copy);
-		return start_job(c, vfd, connect_job, &j);
-	}
+	if (log_level >= VSK_LOG_DEBUG)
+		vsk_super_log(VSK_LOG_DEBUG, "pid %u fd %d: connect %s -> vsock:%u:%u", c->n.pid,
+			      fd, addr_str((struct sockaddr *)&ss, buf, sizeof(buf)),
+			      j.vm.svm_cid, j.vm.svm_port);
 	close(copy);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		return connect_in_loop(c, vfd, fl, &j.vm);
 	answer(c, vsock_connect(vfd, &j.vm));
 	close(vfd);
 }
@@ -815,6 +1073,8 @@ static void accept_job(struct job *j)
 		int r = poll(&p, 1, 100);
 		if (!still_waiting(&j->c))
 			return;
+		if (shut_down(j->fd))
+			return answer(&j->c, EINVAL);
 		if (r > 0)
 			break;
 	}
@@ -838,6 +1098,10 @@ static void on_accept(struct call *c, bool is_accept4)
 		return pass(c); /* not ours, or bad flags: the kernel's EINVAL */
 	}
 	c->n.data.args[3] = (__u64)flags;
+	if (shut_down(copy)) {
+		close(copy);
+		return answer(c, EINVAL);
+	}
 	if (blocking(copy)) {
 		j.fam = fam;
 		return start_job(c, copy, accept_job, &j);
@@ -848,6 +1112,65 @@ static void on_accept(struct call *c, bool is_accept4)
 	else
 		deliver(c, copy, nfd, &peer, fam);
 	close(copy);
+}
+
+/* ---- shutdown of a listener ----------------------------------------------------- */
+
+/* TCP's shutdown(SHUT_RD or SHUT_RDWR) of a listener stops it: blocked and
+ * later accepts fail with EINVAL; SHUT_WR does nothing.  vsock refuses a
+ * listener's (ENOTCONN), so the shut goes into the mark, where every
+ * accept looks (a blocked one within its 100 ms wait), in any process. */
+/* A shut TCP listener polls readable (and its accepts fail), which is
+ * how an event loop learns of it.  A connection of our own, queued and
+ * never taken, makes the vsock listener readable too. */
+static void make_readable(int lfd)
+{
+	struct sockaddr_vm vm;
+	socklen_t len = sizeof(vm);
+	int s;
+
+	if (getsockname(lfd, (struct sockaddr *)&vm, &len) != 0 || vm.svm_family != AF_VSOCK)
+		return;
+	if (vm.svm_cid == VSK_CID_ANY)
+		vm.svm_cid = VSK_CID_LOCAL;
+	if ((s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	if (connect(s, (struct sockaddr *)&vm, sizeof(vm)) != 0)
+		vsk_super_log(VSK_LOG_WARN, "shutdown of a listener: cannot make it readable "
+			      "over vsock loopback (vsock:%u:%u): %s; load vsock_loopback",
+			      vm.svm_cid, vm.svm_port, strerror(errno));
+	close(s);
+}
+
+static void on_shutdown(struct call *c)
+{
+	int how = (int)c->n.data.args[1], copy;
+	uint64_t m;
+
+	if ((how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) ||
+	    (copy = grab_fd(c, (int)c->n.data.args[0])) < 0)
+		return pass(c);
+	if (!(m = raw_mark(copy))) {
+		close(copy);
+		return pass(c);
+	}
+	if (m & VSK_MARK_SHUT) { /* TCP: the socket is closed now */
+		close(copy);
+		return answer(c, ENOTCONN);
+	}
+	if (sock_int(copy, SOL_SOCKET, SO_ACCEPTCONN) != 1) {
+		close(copy); /* a connection, or bound only: vsock's answer is TCP's */
+		return pass(c);
+	}
+	if (how != SHUT_WR) {
+		unsigned long long shut = m | VSK_MARK_SHUT;
+		setsockopt(copy, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &shut, sizeof(shut));
+		vsk_super_log(VSK_LOG_DEBUG, "pid %u fd %d: listener shut down", c->n.pid,
+			      (int)c->n.data.args[0]);
+		make_readable(copy);
+	}
+	close(copy);
+	answer(c, 0);
 }
 
 /* ---- names and SO_ERROR ---------------------------------------------------------- */
@@ -885,9 +1208,10 @@ static void on_name(struct call *c, bool peer)
 	answer(c, give_addr(c, c->n.data.args[1], c->n.data.args[2], &shown, n));
 }
 
-/* getsockopt(SOL_SOCKET, SO_ERROR / SO_DOMAIN / SO_PROTOCOL) on one of
- * ours: a connect's error as TCP's, and the family and protocol of the
- * TCP socket the program believes it has (Python's socket(fileno=) asks). */
+/* getsockopt(SOL_SOCKET, SO_ERROR / SO_DOMAIN / SO_PROTOCOL /
+ * SO_ACCEPTCONN) on one of ours: a connect's error as TCP's, the family
+ * and protocol of the TCP socket the program believes it has (Python's
+ * socket(fileno=) asks), and a listener's state after its shutdown. */
 static void on_sockopt(struct call *c)
 {
 	int fd = (int)c->n.data.args[0], opt = (int)c->n.data.args[2], copy, rule, v;
@@ -905,6 +1229,8 @@ static void on_sockopt(struct call *c)
 	}
 	if (opt == SO_DOMAIN) {
 		v = fam == VSK_APP_INET4 ? AF_INET : AF_INET6;
+	} else if (opt == SO_ACCEPTCONN) { /* a shut listener is TCP_CLOSE */
+		v = shut_down(copy) ? 0 : sock_int(copy, SOL_SOCKET, SO_ACCEPTCONN);
 	} else if (opt == SO_PROTOCOL) {
 		v = IPPROTO_TCP;
 	} else if (getsockopt(copy, SOL_SOCKET, SO_ERROR, &v, &len) != 0) {
@@ -992,6 +1318,7 @@ static void dispatch(struct call *c)
 {
 	long nr = c->n.data.nr;
 
+	__atomic_fetch_add(&trapped[kind_of(nr)], 1, __ATOMIC_RELAXED);
 	if (!c->n.pid) /* a process outside our PID namespace: cannot reach it */
 		return pass(c);
 	if (nr == __NR_connect)
@@ -1016,6 +1343,8 @@ static void dispatch(struct call *c)
 		on_protocol_opt(c, false);
 	else if (nr == __NR_setsockopt)
 		on_protocol_opt(c, true);
+	else if (nr == __NR_shutdown)
+		on_shutdown(c);
 	else
 		pass(c);
 	call_done(c);
@@ -1053,7 +1382,8 @@ void vsk_super_serve_tree(int lfd, const struct vsk_config *c, const struct vsk_
 			  pid_t child, int status_fd)
 {
 	sigset_t chld;
-	struct pollfd p[2];
+	struct timespec last_gone_check = { 0 };
+	struct pollfd *p;
 	void *buf;
 
 	listener = lfd;
@@ -1064,18 +1394,36 @@ void vsk_super_serve_tree(int lfd, const struct vsk_config *c, const struct vsk_
 	if (sizes.seccomp_notif < sizeof(struct seccomp_notif))
 		sizes.seccomp_notif = sizeof(struct seccomp_notif);
 	buf = calloc(1, sizes.seccomp_notif);
+	if (!buf || !(loop_fds = calloc(2, sizeof(*loop_fds)))) {
+		vsk_super_log(VSK_LOG_ERROR, "out of memory");
+		return;
+	}
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	p[1] = (struct pollfd){ .fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK),
-				.events = POLLIN };
+	loop_fds[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	loop_fds[1] = (struct pollfd){ .fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK),
+				       .events = POLLIN };
 	vsk_super_dns_init(c, rs);
 	reap(child, &status_fd);
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		struct timespec now;
+
+		p = loop_fds; /* dispatch may have moved it */
+		for (size_t i = 0; i < n_waiting; i++)
+			p[2 + i] = (struct pollfd){ .fd = waiting[i].fd, .events = POLLOUT };
+		if (poll(p, 2 + n_waiting, n_waiting ? 100 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		if (n_waiting) { /* before dispatch adds to waiting[] */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			bool check = (now.tv_sec - last_gone_check.tv_sec) * 1000000000L +
+					     (now.tv_nsec - last_gone_check.tv_nsec) >=
+				     100000000L;
+			if (check)
+				last_gone_check = now;
+			finish_connects(p + 2, check);
 		}
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
@@ -1101,4 +1449,5 @@ void vsk_super_serve_tree(int lfd, const struct vsk_config *c, const struct vsk_
 			(void)!write(status_fd, &st, sizeof(st));
 	}
 	reap(child, &status_fd);
+	log_statistics();
 }

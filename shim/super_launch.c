@@ -89,8 +89,11 @@ const char *vsk_super_unavailable(void)
 /* Only the calls a decision needs trap; the data path never does.
  * getsockopt traps only for SO_ERROR (a connect's result, errno mapped),
  * SO_DOMAIN and SO_PROTOCOL (what a socket wrapped from an fd reports),
+ * SO_ACCEPTCONN (0 once a listener is shut down),
  * and both socket option calls for the TCP, IP and IPv6 levels, which
- * vsock refuses and a TCP program expects to work.
+ * vsock refuses and a TCP program expects to work.  shutdown traps for
+ * every socket (a call per connection at most): only a listener's needs
+ * an answer, and a filter cannot tell a listener from a connection.
  * Other architectures' calls (an i386 or x32 program) pass untouched. */
 static int install_filter(void)
 {
@@ -103,6 +106,7 @@ static int install_filter(void)
 		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1), /* x32 */
 		RET(SECCOMP_RET_ALLOW),
 #endif
+		IS(__NR_shutdown, 10, 0),
 		IS(__NR_connect, 9, 0),
 		IS(__NR_bind, 8, 0),
 		IS(__NR_listen, 7, 0),
@@ -115,17 +119,18 @@ static int install_filter(void)
 		IS(__NR_getsockname, 4, 0),
 		IS(__NR_getpeername, 3, 0),
 		IS(__NR_getsockopt, 3, 0),
-		IS(__NR_setsockopt, 8, 0),
+		IS(__NR_setsockopt, 9, 0),
 		RET(SECCOMP_RET_ALLOW),
 		RET(SECCOMP_RET_USER_NOTIF),
-		/* getsockopt: SOL_SOCKET's SO_ERROR, SO_DOMAIN, SO_PROTOCOL, or
-		 * a TCP/IP level (next) */
+		/* getsockopt: SOL_SOCKET's SO_ERROR, SO_DOMAIN, SO_PROTOCOL,
+		 * SO_ACCEPTCONN, or a TCP/IP level (next) */
 		ARG_LO(1),
-		IS(SOL_SOCKET, 0, 4),
+		IS(SOL_SOCKET, 0, 5),
 		ARG_LO(2),
-		IS(SO_ERROR, 6, 0),
-		IS(SO_DOMAIN, 5, 0),
-		IS(SO_PROTOCOL, 4, 5),
+		IS(SO_ERROR, 7, 0),
+		IS(SO_DOMAIN, 6, 0),
+		IS(SO_PROTOCOL, 5, 0),
+		IS(SO_ACCEPTCONN, 4, 5),
 		/* setsockopt, and getsockopt of another level: TCP, IP, IPv6 */
 		ARG_LO(1),
 		IS(IPPROTO_TCP, 2, 0),

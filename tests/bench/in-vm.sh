@@ -8,7 +8,10 @@
 #   C  plain TCP vsbench client -> 127.0.0.1 -> socat relay -> VSOCK-CONNECT:1
 #   E  B with VSOCKIFY_EARLY_SOCKETS=on (connrate only: what the opt-in saves)
 #   S  a static vsbench client under the supervisor -> 127.128.0.1 (the
-#      numeric fake: a static resolver never sees our names)
+#      numeric fake: a static resolver never sees our names).  Its connrate
+#      runs log at level info to a file, and the supervisor's exit line
+#      ("supervisor: notifications: total=N ...") gives the notifications
+#      per connection (notif_per_conn=, "n/a" when the line is missing)
 # The server is the same raw-vsock vsbench server for all three paths, so only
 # the client side differs.  Rounds alternate the order of A, B and C.
 #
@@ -88,14 +91,46 @@ client() { # PATH TEST: run one client on path A, B or C
 		C) "$BIN" "$2" "${quick[@]}" --host 127.0.0.1 --port $TPORT ;;
 		E) VSOCKIFY_EARLY_SOCKETS=on LD_PRELOAD=$LIB "$BIN" "$2" "${quick[@]}" \
 			--host vsock-1.local --port $VPORT ;;
-		S) "$VSOCKIFY" --supervise "$SBIN" "$2" "${quick[@]}" --host 127.128.0.1 --port $VPORT ;;
+		S) if [[ $2 == connrate ]]; then
+			VSOCKIFY_LOG=info VSOCKIFY_LOG_FILE=$NOTIFLOG "$VSOCKIFY" --supervise \
+				"$SBIN" "$2" "${quick[@]}" --host 127.128.0.1 --port $VPORT
+		else
+			"$VSOCKIFY" --supervise "$SBIN" "$2" "${quick[@]}" --host 127.128.0.1 --port $VPORT
+		fi ;;
 	esac
+}
+
+# The supervisor's count of notifications, from the line it logs when it
+# exits (after the wrapper may have returned: wait up to 1 s for it).  Prints
+# " notif_total=N notif_per_conn=X notif_connect=N ..." for the client run
+# whose output is $1 (conns=N), or " notif_per_conn=n/a" without the line.
+NOTIFLOG=$W/super-notif.log
+notif_counts() { # CLIENT_OUTPUT
+	local i conns
+	for ((i = 0; i < 20; i++)); do
+		grep -q 'supervisor: notifications: total=' "$NOTIFLOG" 2>/dev/null && break
+		sleep 0.05
+	done
+	conns=$(sed -n 's/.*conns=\([0-9]*\).*/\1/p' <<<"$1")
+	awk -v conns="${conns:-0}" '
+		/supervisor: notifications: total=/ {
+			n++
+			for (i = 1; i <= NF; i++)
+				if (split($i, kv, "=") == 2 && kv[2] ~ /^[0-9]+$/) sum[kv[1]] += kv[2]
+		}
+		END {
+			if (!n || conns <= 0) { printf " notif_per_conn=n/a"; exit }
+			printf " notif_supervisors=%d notif_per_conn=%.3f", n, sum["total"] / conns
+			for (k in sum) printf " notif_%s=%d", k, sum[k]
+		}' "$NOTIFLOG" 2>/dev/null || printf ' notif_per_conn=n/a'
 }
 
 fails=0
 run() { # PATH ROUND TEST
 	local out
+	rm -f "$NOTIFLOG"
 	if out=$(client "$1" "$3" 2>"$W/client.err") && [[ $out == *verified=1* ]]; then
+		[[ $1 == S && $3 == connrate ]] && out+=$(notif_counts "$out")
 		echo "RESULT path=$1 round=$2 $out"
 	else
 		echo "FAILED path=$1 round=$2 test=$3: $(tr '\n' ' ' <"$W/client.err")"

@@ -16,11 +16,18 @@
  *   own-filter ERR  install a seccomp filter of its own first (it denies
  *                   mkdir, and connect too with errno ERR unless ERR is 0),
  *                   then as connect
+ *   listen-shutdown DIAL
+ *                   shutdown() of listeners on ADDR:PORT, PORT+1, ...: a
+ *                   fork child's and two threads' blocked accepts, later
+ *                   accepts, poll, SO_ACCEPTCONN, SHUT_WR (a client dialling
+ *                   DIAL is still accepted) and a bad how; no port printed
+ *                   (tests/helpers/listen_shutdown.py, for a static program)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -34,6 +41,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void on_alarm(int sig)
@@ -77,6 +86,7 @@ static const char *ename(int err)
 	case EPERM: return "EPERM";
 	case EACCES: return "EACCES";
 	case ENOPROTOOPT: return "ENOPROTOOPT";
+	case ENOTCONN: return "ENOTCONN";
 	default: return strerror(err);
 	}
 }
@@ -170,6 +180,149 @@ static int cmd_threads(struct sockaddr_storage *ss, socklen_t len, const char *l
 	return 0;
 }
 
+/* ---- listen-shutdown ---- */
+
+struct acceptor {
+	int fd;
+	pthread_t t;
+	volatile int result; /* -1 while blocked, else 0 (accepted) or errno */
+};
+
+static void *acceptor_main(void *arg)
+{
+	struct acceptor *a = arg;
+	int c = accept(a->fd, NULL, NULL);
+
+	a->result = c >= 0 ? 0 : errno;
+	if (c >= 0)
+		close(c);
+	return NULL;
+}
+
+static void acceptor_start(struct acceptor *a, int fd)
+{
+	a->fd = fd;
+	a->result = -1;
+	pthread_create(&a->t, NULL, acceptor_main, a);
+}
+
+static const char *acceptor_outcome(struct acceptor *a, int secs)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += secs;
+	if (pthread_timedjoin_np(a->t, NULL, &until) != 0)
+		return "still blocked";
+	return a->result ? ename(a->result) : "accepted";
+}
+
+static const char *shut(int fd, int how)
+{
+	return shutdown(fd, how) == 0 ? "0" : ename(errno);
+}
+
+static int quiet_listener(struct sockaddr_storage *ss, socklen_t len, int port_offset)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	int fd;
+
+	in->sin_port = htons((unsigned short)(ntohs(in->sin_port) + port_offset));
+	fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	if (bind(fd, (struct sockaddr *)ss, len) != 0 || listen(fd, 16) != 0) {
+		printf("listen=%s\n", ename(errno));
+		exit(1);
+	}
+	in->sin_port = htons((unsigned short)(ntohs(in->sin_port) - port_offset));
+	return fd;
+}
+
+static int cmd_listen_shutdown(struct sockaddr_storage *ss, socklen_t len, const char *dial)
+{
+	static const struct { const char *name; int how; } hows[] = { { "SHUT_RDWR", SHUT_RDWR },
+								     { "SHUT_RD", SHUT_RD } };
+	int fd, pipefd[2], acceptconn;
+	socklen_t olen = sizeof(acceptconn);
+	struct pollfd p;
+	char msg[64] = "still blocked";
+	pid_t pid;
+
+	/* A prefork server: the listener shared with a child blocked in accept. */
+	fd = quiet_listener(ss, len, 0);
+	if (pipe(pipefd) != 0 || (pid = fork()) < 0)
+		return 1;
+	if (pid == 0) {
+		int c = accept(fd, NULL, NULL);
+		const char *m = c >= 0 ? "accepted" : ename(errno);
+		(void)!write(pipefd[1], m, strlen(m));
+		_exit(0);
+	}
+	close(pipefd[1]);
+	usleep(300 * 1000);
+	printf("fork: shutdown %s\n", shut(fd, SHUT_RDWR));
+	p = (struct pollfd){ pipefd[0], POLLIN, 0 };
+	if (poll(&p, 1, 5000) == 1) {
+		ssize_t n = read(pipefd[0], msg, sizeof(msg) - 1);
+		msg[n > 0 ? n : 0] = '\0';
+	} else {
+		kill(pid, SIGKILL);
+	}
+	printf("fork: the child's blocked accept: %s\n", msg);
+	waitpid(pid, NULL, 0);
+	close(fd);
+
+	for (int i = 0; i < 2; i++) {
+		struct acceptor a[2], later;
+		const char *how = hows[i].name;
+		fd = quiet_listener(ss, len, 1 + i);
+		acceptor_start(&a[0], fd);
+		acceptor_start(&a[1], fd);
+		usleep(300 * 1000);
+		printf("%s: shutdown %s\n", how, shut(fd, hows[i].how));
+		printf("%s: blocked accepts: %s", how, acceptor_outcome(&a[0], 5));
+		printf(" %s\n", acceptor_outcome(&a[1], 5));
+		acceptor_start(&later, fd);
+		printf("%s: a later accept: %s\n", how, acceptor_outcome(&later, 3));
+		p = (struct pollfd){ fd, POLLIN, 0 };
+		printf("%s: poll(POLLIN) wakes: %s\n", how, poll(&p, 1, 1000) == 1 ? "yes" : "no");
+		olen = sizeof(acceptconn);
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptconn, &olen);
+		printf("%s: SO_ACCEPTCONN %d\n", how, acceptconn);
+		printf("%s: a second shutdown %s\n", how, shut(fd, SHUT_RDWR));
+		{
+			int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK);
+			printf("%s: a non-blocking accept: %s\n", how, c >= 0 ? "accepted" : ename(errno));
+		}
+		close(fd);
+	}
+
+	{
+		struct sockaddr_storage to;
+		socklen_t tlen;
+		struct acceptor a;
+		char port[16];
+		int c;
+		fd = quiet_listener(ss, len, 3);
+		printf("SHUT_WR: shutdown %s\n", shut(fd, SHUT_WR));
+		acceptor_start(&a, fd);
+		usleep(300 * 1000);
+		snprintf(port, sizeof(port), "%u", ntohs(((struct sockaddr_in *)ss)->sin_port) + 3);
+		tlen = parse(dial, port, &to);
+		c = socket(to.ss_family, SOCK_STREAM, 0);
+		printf("SHUT_WR: connect %s\n",
+		       connect(c, (struct sockaddr *)&to, tlen) == 0 ? "0" : ename(errno));
+		printf("SHUT_WR: a client is still accepted: %s\n", acceptor_outcome(&a, 5));
+		olen = sizeof(acceptconn);
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptconn, &olen);
+		printf("SHUT_WR: SO_ACCEPTCONN %d\n", acceptconn);
+		close(c);
+		printf("bad how: shutdown %s\n", shut(fd, 7));
+		close(fd);
+	}
+	fflush(stdout);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss, peer;
@@ -193,6 +346,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "threads") && argc > 4)
 		return cmd_threads(&ss, len, argv[4]);
+	if (!strcmp(argv[1], "listen-shutdown") && argc > 4)
+		return cmd_listen_shutdown(&ss, len, argv[4]);
 	if (!strcmp(argv[1], "own-filter") && argc > 4) {
 		own_filter(atoi(argv[4]));
 		argv[1] = (char *)"connect";

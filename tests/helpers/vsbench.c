@@ -11,7 +11,9 @@
  *   vsbench connrate [--raw-vsock] [--host H] --port P [-n CONNS]   (default 2000)
  *   vsbench scale    [--raw-vsock] [--host H] --port P [--counts 10,1000,10000]
  *   vsbench host     [-n ITER] [--hosts-name NAME]   host-side ns per call
- *   vsbench spawn    [-n RUNS] [--preload LIB] PROG   ns per fork/exec/wait
+ *   vsbench spawn    [-n RUNS] [--preload LIB] PROG [ARGS]  us per posix_spawn +
+ *                    waitpid of PROG (a path); PROG may be a wrapper, e.g.
+ *                    `vsbench spawn build/vsockify /bin/busybox true`
  *   --sockbuf S,R    set SO_SNDBUF/SO_RCVBUF before connect (0 = leave):
  *                    reproduces what the shim replays from a TCP socket
  *   --quick          tiny sizes (for the test suite)

@@ -451,3 +451,20 @@ start_dns() {
 	[ "$output" = "$plain" ]
 	[ "$output" = $'listening\nmain echo=echo\nthread accept=ok' ]
 }
+
+@test "shutdown() of a vsock listener: blocked accepts in threads and a fork child get EINVAL, poll wakes, as over TCP" {
+	run timeout 120 "$STATIC/supprobe" listen-shutdown 127.0.0.1 17040 127.0.0.1
+	echo "oracle ($status): $output"
+	[ "$status" -eq 0 ]
+	local oracle=$output
+	[[ $oracle == *"SHUT_RDWR: blocked accepts: EINVAL EINVAL"* ]]
+	VSOCKIFY_LOG=debug VSOCKIFY_LOG_FILE=$TEST_TMP/log \
+		run timeout 120 "$VSOCKIFY" --supervise "$STATIC/supprobe" listen-shutdown \
+		127.255.255.255 7040 127.128.0.1
+	echo "supervised ($status): $output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$oracle" ] || { diff <(echo "$oracle") <(echo "$output"); return 1; }
+	# The listeners were vsock, and their shutdown was the supervisor's.
+	grep -q 'bind 127.255.255.255:7041 -> vsock:' "$TEST_TMP/log"
+	grep -q 'listener shut down' "$TEST_TMP/log"
+}
