@@ -38,7 +38,13 @@ HAVE_CC    := $(shell command -v $(CC) 2>/dev/null)
 STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck \
                   $(B)/helpers/static/vsbench
 
-all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS) $(STATIC_HELPERS) go-helpers
+all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS) $(STATIC_HELPERS) go-helpers \
+     $(B)/stress/stress-static
+
+# The stress program, static: tests/vm/stress.bats runs it without the
+# supervisor too, as the control that must fail.
+$(B)/stress/stress-static: tests/stress/stress.c tests/stress/run.sh | $(B)
+	@tests/stress/run.sh --build-only --supervised
 
 $(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
@@ -118,9 +124,13 @@ fuzz: deps all
 	@build/helpers/novsock tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
 
 # ---- stress (tests/stress/; in the VM) ------------------------------------
+# The preload run, then the supervised one (a static build: only the
+# supervisor can translate it), in one VM boot; both must pass.
 stress: deps all
 	@tests/stress/run.sh --build-only
-	@tests/vm/run-in-vm.sh -- tests/stress/run.sh --full
+	@tests/stress/run.sh --build-only --supervised
+	@tests/vm/run-in-vm.sh -- bash -c 'rc=0; tests/stress/run.sh --full || rc=1; \
+	    tests/stress/run.sh --full --supervised || rc=1; exit $$rc'
 
 tsan: deps all
 	@tests/stress/run.sh --build-only --tsan

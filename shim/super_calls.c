@@ -921,6 +921,45 @@ static void on_connect(struct call *c)
 
 /* ---- bind and listen ------------------------------------------------------------ */
 
+/* Port 0: the first free port from a random start in TCP's ephemeral
+ * range, as the library's vsk_bind_free_port (swap.c).  vsock's own pick
+ * is a random 32-bit port, which getsockname could show only folded. */
+static int bind_free_port(int vfd, uint32_t cid)
+{
+	enum { FIRST = 32768, LAST = 60999 };
+	unsigned span = LAST - FIRST + 1, start;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	start = (unsigned)(ts.tv_nsec ^ (getpid() << 8)) % span;
+	for (unsigned i = 0; i < span; i++) {
+		struct sockaddr_vm vm = { .svm_family = AF_VSOCK, .svm_cid = cid,
+					  .svm_port = FIRST + (start + i) % span };
+		if (bind(vfd, (struct sockaddr *)&vm, sizeof(vm)) == 0)
+			return 0;
+		if (errno != EADDRINUSE)
+			return -1;
+	}
+	errno = EADDRINUSE;
+	return -1;
+}
+
+/* copy is one of ours, bound where t asks and not listening: a bind that
+ * a signal cut short after the swap, made again (SA_RESTART, or the app
+ * retrying its EINTR).  Its first answer never arrived, so this one is 0. */
+static bool bound_there(int copy, const struct vsk_target *t)
+{
+	struct sockaddr_vm vm;
+	socklen_t len = sizeof(vm);
+	int rule;
+
+	if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) != AF_VSOCK || !marked(copy, &rule) ||
+	    sock_int(copy, SOL_SOCKET, SO_ACCEPTCONN) == 1 ||
+	    getsockname(copy, (struct sockaddr *)&vm, &len) != 0 || vm.svm_cid != t->cid)
+		return false;
+	return t->port ? vm.svm_port == t->port : vm.svm_port != VMADDR_PORT_ANY;
+}
+
 static void on_bind(struct call *c)
 {
 	int fd = (int)c->n.data.args[0], copy, vfd, rule, err;
@@ -937,6 +976,10 @@ static void on_bind(struct call *c)
 			  &rule);
 	if (route == VSK_ROUTE_NOT_OURS || (copy = grab_fd(c, fd)) < 0)
 		return pass(c);
+	if (route == VSK_ROUTE_VSOCK && bound_there(copy, &t)) {
+		close(copy);
+		return answer(c, 0);
+	}
 	if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) != ss.ss_family ||
 	    sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
 	    sock_int(copy, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
@@ -972,7 +1015,7 @@ static void on_bind(struct call *c)
 	}
 	vm = (struct sockaddr_vm){ .svm_family = AF_VSOCK, .svm_cid = t.cid,
 				   .svm_port = t.port ? t.port : VMADDR_PORT_ANY };
-	if (bind(vfd, (struct sockaddr *)&vm, sizeof(vm)) != 0) {
+	if ((t.port ? bind(vfd, (struct sockaddr *)&vm, sizeof(vm)) : bind_free_port(vfd, t.cid)) != 0) {
 		err = errno == ENETUNREACH || errno == EADDRNOTAVAIL ? EADDRNOTAVAIL
 									: vsk_map_connect_errno(errno);
 		close(vfd);

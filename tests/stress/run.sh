@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
-# tests/stress/run.sh [--quick|--full] [--tsan] [--build-only]
+# tests/stress/run.sh [--quick|--full] [--tsan|--supervised] [--build-only]
 #
 # Builds tests/stress/stress.c and runs it inside the test VM (it dials
 # vsock): normally with build/libvsockify.so preloaded; with --tsan, a
 # ThreadSanitizer build with the library sources compiled in (a TSan library
-# cannot be preloaded into a TSan program).  Prints "counter NAME VALUE"
-# lines; fails if any counter is non-zero or TSan reports anything.
+# cannot be preloaded into a TSan program); with --supervised, a static
+# build (stress-static, which never calls the library) under
+# `build/vsockify --supervise`, using numeric fake addresses (--numeric).
+# Prints "counter NAME VALUE" lines; fails if any counter is non-zero or
+# TSan reports anything.
 #
 # --build-only (on the host) builds into build/stress/.  In the VM the repo
 # is read-only: a missing or stale binary is built into a temp dir there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-size=--full tsan=0 build_only=0
+usage="usage: run.sh [--quick|--full] [--tsan|--supervised] [--build-only]"
+size=--full tsan=0 supervised=0 build_only=0
 for arg; do
 	case $arg in
 	--quick | --full) size=$arg ;;
 	--tsan) tsan=1 ;;
+	--supervised) supervised=1 ;;
 	--build-only) build_only=1 ;;
-	*) echo "usage: run.sh [--quick|--full] [--tsan] [--build-only]" >&2; exit 2 ;;
+	*) echo "$usage" >&2; exit 2 ;;
 	esac
 done
+((tsan && supervised)) && { echo "$usage" >&2; exit 2; }
 
 cflags=(-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 	-Wmissing-prototypes -g -pthread)
@@ -32,6 +38,10 @@ if ((tsan)); then
 	for f in shim/core/*.c shim/*.c; do [[ $f == shim/vsockify.c ]] || srcs+=("$f"); done
 	deps=("${srcs[@]}" shim/*.h shim/core/*.h)
 	libs=(-ldl)
+elif ((supervised)); then
+	name=stress-static
+	cflags+=(-O2 -static)
+	libs=()
 else
 	name=stress
 	cflags+=(-O2)
@@ -49,7 +59,12 @@ if ((stale || build_only)); then
 		trap 'rm -rf "$out"' EXIT
 	fi
 	bin=$out/$name
-	"${CC:-cc}" "${cflags[@]}" -o "$bin" "${srcs[@]}" "${libs[@]}"
+	# A static getaddrinfo makes the linker warn about NSS; only numeric
+	# lookups are made there, so that warning is dropped.
+	"${CC:-cc}" "${cflags[@]}" -o "$bin" "${srcs[@]}" "${libs[@]}" 2>"$bin.err" ||
+		{ cat "$bin.err" >&2; exit 1; }
+	grep -v 'statically linked applications requires\|: in function' "$bin.err" >&2 || true
+	rm -f "$bin.err"
 fi
 ((build_only)) && exit 0
 
@@ -68,6 +83,8 @@ if ((tsan)); then
 	# still makes the exit status 66.
 	TSAN_OPTIONS="exitcode=66 ${TSAN_OPTIONS:-}" "$bin" "${args[@]}" && rc=0 || rc=$?
 	((rc == 66)) && echo "stress: ThreadSanitizer reported a problem (above)" >&2
+elif ((supervised)); then
+	build/vsockify --supervise "$bin" --numeric --supervisor-limits "${args[@]}" && rc=0 || rc=$?
 else
 	LD_PRELOAD=$PWD/build/libvsockify.so "$bin" "${args[@]}" && rc=0 || rc=$?
 fi

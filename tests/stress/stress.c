@@ -8,7 +8,21 @@
  * the intended peer.  Each defect class has a counter, printed at the end as
  * "counter NAME VALUE"; the exit status is 0 only if all are 0.
  *
- *   stress [--quick] [--threads T] [--ops K]
+ * --numeric resolves only the numeric fake addresses (127.128.0.1 for CID 1,
+ * 127.255.255.255 for any), never vsock-*.local: a static glibc build under
+ * the supervisor has no resolver that knows our names (docs/supervisor.md).
+ *
+ * --supervisor-limits leaves out what the supervisor documents as its limits
+ * with signals (docs/supervisor.md, Limits): a signal without SA_RESTART
+ * interrupts any trapped call, so EINTR from bind, listen, getsockname,
+ * getpeername and getsockopt is retried (stat eintr_retried); a signal
+ * during a trapped connect can leave it unstarted or restart it finished,
+ * and one during a trapped accept can strand the connection where poll()
+ * does not see it, so the storm's signals are blocked around connect() and
+ * accept() (the SIGUSR1 cancel stays: whatever connect says then, only the
+ * file on the number counts).
+ *
+ *   stress [--quick] [--numeric] [--supervisor-limits] [--threads T] [--ops K]
  *   stress --child-check FD ADDR PORT TOKEN   (internal, run through exec)
  */
 #include <dirent.h>
@@ -50,7 +64,7 @@
 
 #define STATS(X) \
 	X(ops) X(vsock_connects) X(eintr_connects) X(cancelled_connects) \
-	X(stale_accepts) X(children) X(signals) X(name_race_accepts)
+	X(stale_accepts) X(children) X(signals) X(name_race_accepts) X(eintr_retried)
 
 #define ENUM(n) C_##n,
 enum counter { COUNTERS(ENUM) N_COUNTERS };
@@ -103,6 +117,8 @@ struct worker {
 };
 
 static int nthreads = 16, nops = 10000;
+static bool numeric; /* --numeric: no vsock-*.local names, see the top */
+static bool supervisor_limits; /* --supervisor-limits: see the top */
 static struct worker *workers;
 static const char *self_exe = "/proc/self/exe";
 
@@ -131,6 +147,60 @@ static void unexpected(int tid, const char *what, int err)
 }
 
 /* ---- small helpers --------------------------------------------------------- */
+
+/* rc is a call's result: true if it is an EINTR to be retried. */
+static bool eintr_retry(int rc)
+{
+	if (rc == 0 || errno != EINTR || !supervisor_limits)
+		return false;
+	atomic_fetch_add(&stats[S_eintr_retried], 1);
+	return true;
+}
+
+/* A call TCP never interrupts, retried on EINTR only with --supervisor-limits. */
+#define UNINTERRUPTED(call)                  \
+	({                                   \
+		int rc_;                     \
+		while (eintr_retry(rc_ = (call))) \
+			;                    \
+		rc_;                         \
+	})
+
+/* With --supervisor-limits, the storm's signals are held back around a
+ * connect() or accept() (SIGUSR1 still comes for a cancel); without it,
+ * these do nothing. */
+static void shield(bool cancel, sigset_t *old)
+{
+	sigset_t storm;
+
+	if (!supervisor_limits)
+		return;
+	sigemptyset(&storm);
+	sigaddset(&storm, SIGUSR2);
+	if (!cancel)
+		sigaddset(&storm, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &storm, old);
+}
+
+static void unshield(const sigset_t *old)
+{
+	int err = errno;
+
+	if (supervisor_limits)
+		pthread_sigmask(SIG_SETMASK, old, NULL);
+	errno = err;
+}
+
+static int shielded_connect(int fd, const struct sockaddr *sa, socklen_t len, bool cancel)
+{
+	sigset_t old;
+	int rc;
+
+	shield(cancel, &old);
+	rc = connect(fd, sa, len);
+	unshield(&old);
+	return rc;
+}
 
 static uint32_t rnd(struct worker *w, uint32_t n)
 {
@@ -257,7 +327,8 @@ static void check_name(int tid, int fd, bool peer, const struct sockaddr_storage
 	socklen_t dlen = sizeof(dom);
 
 	memset(&got, 0, sizeof(got));
-	if ((peer ? getpeername(fd, (void *)&got, &len) : getsockname(fd, (void *)&got, &len)) != 0) {
+	if (UNINTERRUPTED(peer ? getpeername(fd, (void *)&got, &len)
+			       : getsockname(fd, (void *)&got, &len)) != 0) {
 		unexpected(tid, what, errno);
 		return;
 	}
@@ -268,7 +339,7 @@ static void check_name(int tid, int fd, bool peer, const struct sockaddr_storage
 	}
 	if (peer && port_in(want) && !same_addr(&got, want))
 		count(C_misrouted, tid, "%s: peer address differs from the one connected to", what);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) != 0)
+	if (UNINTERRUPTED(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen)) != 0)
 		unexpected(tid, what, errno);
 	else if (dom != want->ss_family)
 		count(C_untranslated, tid, "%s: SO_DOMAIN %d, want %d", what, dom, want->ss_family);
@@ -356,7 +427,10 @@ static int accept_token(struct worker *w, int lfd, int family, const struct toke
 		int r = wait_fd(lfd, POLLIN, (int)(end - now_ms()));
 		if (r <= 0)
 			break;
+		sigset_t old;
+		shield(false, &old);
 		int s = accept4(lfd, (void *)&peer, &plen, SOCK_CLOEXEC);
+		unshield(&old);
 		if (s < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
 				continue;
@@ -393,12 +467,16 @@ static void vsock_target(struct worker *w, enum conn_kind k, struct sockaddr_sto
 	} else {
 		/* The name, as a program would: either family's answer. */
 		struct addrinfo hints = { .ai_family = rnd(w, 2) ? AF_INET : AF_INET6,
-					  .ai_socktype = SOCK_STREAM }, *ai;
+					  .ai_socktype = SOCK_STREAM,
+					  .ai_flags = numeric ? AI_NUMERICHOST : 0 }, *ai;
+		const char *host = "vsock-1.local";
+		if (numeric)
+			host = hints.ai_family == AF_INET ? "127.128.0.1" : "100::7673:6f63:0:1";
 		char port[8];
 		snprintf(port, sizeof(port), "%u", w->vport);
-		int rc = getaddrinfo("vsock-1.local", port, &hints, &ai);
+		int rc = getaddrinfo(host, port, &hints, &ai);
 		if (rc != 0) {
-			count(C_unexpected_errno, w->id, "getaddrinfo vsock-1.local: %s", gai_strerror(rc));
+			count(C_unexpected_errno, w->id, "getaddrinfo %s: %s", host, gai_strerror(rc));
 			vsock_target(w, VSOCK4, ss);
 			return;
 		}
@@ -423,7 +501,7 @@ static bool finish_after_eintr(struct worker *w, int c, const struct token *tok)
 			unexpected(w->id, "poll after EINTR", errno);
 		return false;
 	}
-	if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+	if (UNINTERRUPTED(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len)) != 0 || err != 0) {
 		unexpected(w->id, "SO_ERROR after EINTR", err ? err : errno);
 		return false;
 	}
@@ -460,7 +538,7 @@ static bool connect_vsock(struct worker *w, struct conn *cn, enum conn_kind k,
 		atomic_signal_fence(memory_order_seq_cst);
 		cancel_fd = cn->c;
 	}
-	rc = connect(cn->c, (void *)&cn->target, sa_len(&cn->target));
+	rc = shielded_connect(cn->c, (void *)&cn->target, sa_len(&cn->target), cancel);
 	err = errno;
 	cancel_fd = -1;
 	atomic_signal_fence(memory_order_seq_cst);
@@ -477,7 +555,8 @@ static bool connect_vsock(struct worker *w, struct conn *cn, enum conn_kind k,
 			count(C_timeouts, w->id, "non-blocking connect never completed");
 			goto fail;
 		}
-		if (getsockopt(cn->c, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+		if (UNINTERRUPTED(getsockopt(cn->c, SOL_SOCKET, SO_ERROR, &err, &len)) != 0 ||
+		    err != 0) {
 			unexpected(w->id, "SO_ERROR after EINPROGRESS", err ? err : errno);
 			goto fail;
 		}
@@ -537,7 +616,8 @@ static bool connect_plain(struct worker *w, struct conn *cn, enum conn_kind k,
 		memcpy(&cn->target, &w->uaddr, w->ualen);
 	int rc;
 	do
-		rc = connect(cn->c, (void *)&cn->target, k == TCP ? sizeof(struct sockaddr_in) : w->ualen);
+		rc = shielded_connect(cn->c, (void *)&cn->target,
+				      k == TCP ? sizeof(struct sockaddr_in) : w->ualen, false);
 	while (rc != 0 && errno == EINTR && k == UNIX_LISTEN);
 	if (rc != 0 && errno == EINTR) /* TCP: carries on in the background */
 		rc = wait_fd(cn->c, POLLOUT, WAIT_MS) > 0 ? 0 : -1;
@@ -729,7 +809,8 @@ static int listen_on(struct worker *w, int family, const void *sa, socklen_t len
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	if (fd < 0 || bind(fd, sa, len) != 0 || listen(fd, 128) != 0) {
+	if (fd < 0 || UNINTERRUPTED(bind(fd, sa, len)) != 0 ||
+	    UNINTERRUPTED(listen(fd, 128)) != 0) {
 		unexpected(w->id, "listener", errno);
 		exit(2);
 	}
@@ -741,7 +822,7 @@ static uint16_t port_of(struct worker *w, int fd, const char *what)
 	struct sockaddr_in in;
 	socklen_t len = sizeof(in);
 
-	if (getsockname(fd, (void *)&in, &len) != 0 || in.sin_family != AF_INET) {
+	if (UNINTERRUPTED(getsockname(fd, (void *)&in, &len)) != 0 || in.sin_family != AF_INET) {
 		count(C_untranslated, w->id, "%s listener's getsockname", what);
 		exit(2);
 	}
@@ -927,7 +1008,8 @@ static void *name_race_clobber(void *arg)
 
 static long name_race(int accepts)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *any = NULL, *one = NULL;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = numeric ? AI_NUMERICHOST : 0 }, *any = NULL, *one = NULL;
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
 	pthread_t th;
@@ -935,14 +1017,14 @@ static long name_race(int accepts)
 	long raw = 0;
 	int lfd;
 
-	if (getaddrinfo("vsock-any.local", "0", &hints, &any) != 0)
+	if (getaddrinfo(numeric ? "127.255.255.255" : "vsock-any.local", "0", &hints, &any) != 0)
 		return -1;
 	lfd = socket(any->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, any->ai_addr, any->ai_addrlen) != 0 || listen(lfd, 64) != 0 ||
 	    getsockname(lfd, (void *)&local, &llen) != 0)
 		return -1;
 	snprintf(port, sizeof(port), "%u", port_in(&local));
-	if (getaddrinfo("vsock-1.local", port, &hints, &one) != 0)
+	if (getaddrinfo(numeric ? "127.128.0.1" : "vsock-1.local", port, &hints, &one) != 0)
 		return -1;
 	atomic_store(&race_on, true);
 	pthread_create(&th, NULL, name_race_clobber, NULL);
@@ -1046,12 +1128,17 @@ int main(int argc, char **argv)
 			return child_check(argv + i + 1);
 		if (!strcmp(argv[i], "--quick"))
 			nthreads = 8, nops = 1500;
+		else if (!strcmp(argv[i], "--numeric"))
+			numeric = true;
+		else if (!strcmp(argv[i], "--supervisor-limits"))
+			supervisor_limits = true;
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			nthreads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
 			nops = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: stress [--quick] [--threads T] [--ops K]\n");
+			fprintf(stderr, "usage: stress [--quick] [--numeric] [--supervisor-limits] "
+					"[--threads T] [--ops K]\n");
 			return 2;
 		}
 	}
@@ -1062,6 +1149,13 @@ int main(int argc, char **argv)
 			SLOT_BASE + nthreads * NSLOTS);
 		return 2;
 	}
+	if (supervisor_limits)
+		printf("stress: skipped (supervisor limits, docs/supervisor.md): signals during "
+		       "connect() other than the SIGUSR1 cancel, since one can leave the connect "
+		       "unstarted or restart it finished; signals during accept(), since one can "
+		       "strand the connection where poll() does not see it; EINTR from bind, "
+		       "listen, getsockname, getpeername, getsockopt is retried, since a signal "
+		       "interrupts any trapped call\n");
 	signal(SIGPIPE, SIG_IGN);
 	install(SIGUSR1, on_usr1, 0);          /* interrupts: EINTR */
 	install(SIGUSR2, on_usr2, SA_RESTART); /* restarts */
