@@ -356,18 +356,14 @@ static void set_mark_bit(int fd, uint64_t bit, bool on)
 		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &v, sizeof(v));
 }
 
-/* The answer to a connect on the swapped socket fd, noted on the socket
- * for the next connect on it (on_connect).  A 0 the program got makes
- * the next one EISCONN; an answer it never got (a signal took its thread
- * away after the swap) makes TCP's restart, or the program's next call,
- * say 0, EINPROGRESS or the error, where vsock would say EISCONN or
- * EALREADY. */
+/* The answer to a connect on the swapped socket fd.  One the program
+ * never got (a signal took its thread away after the swap) is noted on
+ * the socket, so that TCP's restart, or the program's next call, says
+ * EINPROGRESS or the error, where vsock would say EALREADY (on_connect). */
 static void answer_connect(struct call *c, int fd, int err)
 {
 	if (!answered(c, err))
 		set_mark_bit(fd, VSK_MARK_UNANSWERED, true);
-	else if (!err)
-		set_mark_bit(fd, VSK_MARK_TOLD, true);
 }
 
 static void mark(int fd, enum vsk_app_family fam, int rule)
@@ -447,7 +443,6 @@ struct job {
 	struct sockaddr_vm vm;
 	enum vsk_app_family fam;
 	int rule;
-	bool restart; /* a connect's restart: vsock's EISCONN is TCP's 0 */
 	void (*run)(struct job *);
 	struct job *next;
 };
@@ -569,8 +564,8 @@ static void connect_job(struct job *j)
 {
 	int err = vsock_connect(j->fd, &j->vm);
 
-	/* Connected meanwhile, and the program not told: TCP's says 0. */
-	if (err == EISCONN && (j->restart || !(raw_mark(j->fd) & VSK_MARK_TOLD)))
+	/* Connected meanwhile (see on_connect): TCP's says 0. */
+	if (err == EISCONN)
 		err = 0;
 	answer_connect(&j->c, j->fd, err);
 }
@@ -805,7 +800,6 @@ static void answer_restart(struct call *c, int copy, struct job *j)
 	else if (getpeername(copy, (struct sockaddr *)&peer, &plen) == 0)
 		err = 0;
 	else if (blocking(copy)) {
-		j->restart = true;
 		return start_job(c, copy, connect_job, j);
 	} else
 		err = EINPROGRESS;
@@ -859,9 +853,12 @@ static void on_connect(struct call *c)
 			socklen_t plen = sizeof(peer);
 			if ((m & VSK_MARK_UNANSWERED) || take_waiting(copy))
 				return answer_restart(c, copy, &j);
-			if (!(m & VSK_MARK_TOLD) &&
-			    getpeername(copy, (struct sockaddr *)&peer, &plen) == 0) {
-				/* TCP's first connect to see it connected says 0 */
+			if (getpeername(copy, (struct sockaddr *)&peer, &plen) == 0) {
+				/* TCP's first connect to see it connected says 0,
+				 * later ones EISCONN.  Which one this is cannot be
+				 * known: the kernel restarts a call whose answer
+				 * was sent if a signal came first.  0 never fails
+				 * a program; EISCONN on a restart would. */
 				answer_connect(c, copy, 0);
 				close(copy);
 				return;

@@ -266,8 +266,6 @@ socklen_t vsk_shown_addr(const struct vsk_fake_net *net, enum vsk_app_family fam
 /* ...a connect whose answer the program never got (a signal took its
  * thread away): its restart answers as the first call would (super_calls.c) */
 #define VSK_MARK_UNANSWERED 0x20u
-/* ...a connect's 0 the program got: a later connect is EISCONN, as TCP's */
-#define VSK_MARK_TOLD 0x10u
 uint64_t vsk_mark_encode(unsigned family_byte, int rule);
 /* The app family a mark records (0: not our mark); *rule gets the rule
  * index or -1, *early the VSK_MARK_EARLY bit (may be NULL). */

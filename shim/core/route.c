@@ -106,7 +106,7 @@ enum vsk_app_family vsk_mark_decode(uint64_t mark, int *rule, bool *early)
 	*rule = (int)((mark >> 8) & 0xffffff) - 1;
 	if (early)
 		*early = (mark & VSK_MARK_EARLY) != 0;
-	switch (mark & 0xff & ~(VSK_MARK_EARLY | VSK_MARK_SHUT | VSK_MARK_UNANSWERED | VSK_MARK_TOLD)) {
+	switch (mark & 0xff & ~(VSK_MARK_EARLY | VSK_MARK_SHUT | VSK_MARK_UNANSWERED)) {
 	case VSK_APP_INET4: return VSK_APP_INET4;
 	case VSK_APP_INET6: return VSK_APP_INET6;
 	case VSK_APP_MAPPED: return VSK_APP_MAPPED;
