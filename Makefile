@@ -113,7 +113,7 @@ demo: deps all
 	@tests/vm/run-in-vm.sh -- tests/demo.sh
 
 bench: deps all
-	@tests/bench/run.sh
+	@tests/bench/run.sh $(if $(QUICK),--quick) $(if $(PUBLISH),--publish)
 
 valgrind: deps all
 	@tests/vm/run-in-vm.sh -- bats --tap tests/vm/valgrind.bats

@@ -13,7 +13,7 @@ declare -A want=(
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
 	[clang]=clang [nginx]=nginx-light [ncat]=ncat
 	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
-	[vsftpd]=vsftpd
+	[vsftpd]=vsftpd [gnuplot]=gnuplot-nox # make bench: build/bench/bench.png
 	# Go: the compiler for tests/helpers/go/, and real Go programs (they
 	# make their own system calls, so only the supervisor reaches them)
 	[go]=golang-go [hey]=hey [webhook]=webhook [caddy]=caddy

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# in-vm.sh [--quick] [--rounds N] [--no-scale] [--no-pin]: the in-VM half of `make bench`.
+# in-vm.sh [--quick] [--rounds N] [--no-scale] [--no-pin] [--scale-counts L,...]:
+# the in-VM half of `make bench`.
 # Runs INSIDE the test VM only (tests/vm/run-in-vm.sh -- tests/bench/in-vm.sh):
 # every byte here goes over the guest's vsock_loopback transport.
 #
 #   A  vsbench --raw-vsock client -> CID 1               (native AF_VSOCK)
+#   A2 the same as A, run as a separate path: A2/A is the noise floor (A/A)
 #   B  plain TCP vsbench client, LD_PRELOAD=libvsockify -> vsock-1.local
 #   C  plain TCP vsbench client -> 127.0.0.1 -> socat relay -> VSOCK-CONNECT:1
 #   E  B with VSOCKIFY_EARLY_SOCKETS=on (connrate only: what the opt-in saves)
@@ -13,7 +15,15 @@
 #      ("supervisor: notifications: total=N ...") gives the notifications
 #      per connection (notif_per_conn=, "n/a" when the line is missing)
 # The server is the same raw-vsock vsbench server for all three paths, so only
-# the client side differs.  Rounds alternate the order of A, B and C.
+# the client side differs.  Rounds rotate the order of the paths, so that
+# every round holds one run of each; bench/report.py takes per-round ratios.
+# One unmeasured warm-up round (--quick sizes) comes first.
+#
+# scale: one --hold server per path; the client holds 10 ... 10 000 live
+# connections and at each level runs 7 batches of 50 connect+close, each paired
+# with a batch to raw AF_VSOCK from the same process (--alt-raw): path A (raw
+# holding raw) gives the A/A pairs, path B (the library holding shimmed
+# connections) the B/A pairs at the same live count.
 #
 # Everything (server, socat, clients, and so the kernel work they queue) is
 # pinned to vCPU 0 unless --no-pin: under TCG a wake-up that crosses vCPUs
@@ -39,11 +49,16 @@ BIN=$ROOT/build/helpers/vsbench
 SBIN=$ROOT/build/helpers/static/vsbench
 VSOCKIFY=$ROOT/build/vsockify
 LIB=$ROOT/build/libvsockify.so
-rounds=5 quick=() scale=1
+rounds=11 quick=() scale=1
+# The kernel's own connect cost grows with live vsock connections (about
+# 1 ms at 10 000, 24 ms at 100 000 under TCG: docs/performance.md), so
+# 100 000 takes a quarter of an hour to fill and is opt-in.
+scale_counts=10,100,1000,3000,10000
 while (($#)); do
 	case $1 in
-		--quick) quick=(--quick); rounds=1 ;;
+		--quick) quick=(--quick); rounds=3; scale_counts=10,100,1000 ;;
 		--rounds) rounds=$2; shift ;;
+		--scale-counts) scale_counts=$2; shift ;;
 		--no-scale) scale=0 ;;
 		--no-pin) ;;
 		*) echo "in-vm.sh: unknown option $1" >&2; exit 2 ;;
@@ -81,12 +96,20 @@ done
 
 # pingpong and connrate stop after MAXSECS (TCG is slow, and a socat fork per
 # connection slower still); the counts done are reported.
-MAXSECS=${VSBENCH_MAX_SECS:-8}
-client() { # PATH TEST: run one client on path A, B or C
+# Sizes: bulk 256 MiB, pingpong 10 000 round trips, connrate 2 000 (C, the
+# socat relay, stops at MAXSECS).
+MAXSECS=${VSBENCH_MAX_SECS:-4}
+client() { # PATH TEST: run one client on path A, A2, B, C, E or S
 	local quick=("${quick[@]}")
-	[[ $2 == bulk || ${#quick[@]} -gt 0 ]] || quick=(--max-secs "$MAXSECS")
+	if ((${#quick[@]} == 0)); then
+		case $2 in
+		pingpong) quick=(-n 10000 --max-secs "$MAXSECS") ;;
+		connrate) quick=(-n 2000 --max-secs "$MAXSECS") ;;
+		esac
+	fi
+	[[ ${WARMUP:-} ]] && quick=(--quick)
 	case $1 in
-		A) "$BIN" "$2" "${quick[@]}" --raw-vsock --host 1 --port $VPORT ;;
+		A|A2) "$BIN" "$2" "${quick[@]}" --raw-vsock --host 1 --port $VPORT ;;
 		B) LD_PRELOAD=$LIB "$BIN" "$2" "${quick[@]}" --host vsock-1.local --port $VPORT ;;
 		C) "$BIN" "$2" "${quick[@]}" --host 127.0.0.1 --port $TPORT ;;
 		E) VSOCKIFY_EARLY_SOCKETS=on LD_PRELOAD=$LIB "$BIN" "$2" "${quick[@]}" \
@@ -126,6 +149,13 @@ notif_counts() { # CLIENT_OUTPUT
 }
 
 fails=0
+# warm-up: every path and test once, at --quick sizes, not reported
+for t in bulk pingpong connrate; do
+	for p in A B C S E; do
+		[[ $p == E && $t != connrate ]] && continue
+		WARMUP=1 client "$p" "$t" >/dev/null 2>&1 || true
+	done
+done
 run() { # PATH ROUND TEST
 	local out
 	rm -f "$NOTIFLOG"
@@ -140,7 +170,7 @@ run() { # PATH ROUND TEST
 
 for ((r = 1; r <= rounds; r++)); do
 	for t in bulk pingpong connrate; do
-		paths=(A B C S)
+		paths=(A A2 B C S)
 		[[ $t == connrate ]] && paths+=(E)
 		for ((k = 0; k < ${#paths[@]}; k++)); do
 			run "${paths[(r + k - 1) % ${#paths[@]}]}" "$r" "$t"
@@ -148,18 +178,36 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 
+# Wait (up to 60 s) until the kernel has freed the sockets of the path
+# before (the socket count, and the unreclaimable slab, where a closed vsock
+# socket lives on until its peer has closed too), so that the next path does
+# not pay for their teardown.
+settle_sockets() {
+	local i n k
+	for ((i = 0; i < 600; i++)); do
+		n=$(awk '/^sockets:/{print $3}' /proc/net/sockstat)
+		k=$(awk '/^SUnreclaim:/{print $2}' /proc/meminfo)
+		((n <= sockets0 + 64 && k <= slab0 + 16384)) && return 0
+		sleep 0.1
+	done
+	echo "in-vm.sh: $n sockets and $k KiB of slab still in use ($sockets0, $slab0 KiB before the scale runs)" >&2
+}
 if ((scale)); then
-	counts=10,1000,10000
+	sockets0=$(awk '/^sockets:/{print $3}' /proc/net/sockstat)
+	slab0=$(awk '/^SUnreclaim:/{print $2}' /proc/meminfo)
 	for p in A B; do
 		"$BIN" server --raw-vsock --hold --port $HOLDPORT >"$W/hold.log" 2>&1 &
 		hold=$!
 		pids+=($hold)
 		wait_line "$W/hold.log" '^listening'
 		if [[ $p == A ]]; then
-			cmd=("$BIN" scale "${quick[@]}" --counts $counts --raw-vsock --host 1 --port $HOLDPORT)
+			cmd=("$BIN" scale --raw-vsock --host 1)
 		else
-			cmd=(env LD_PRELOAD="$LIB" "$BIN" scale "${quick[@]}" --counts $counts --host vsock-1.local --port $HOLDPORT)
+			cmd=(env LD_PRELOAD="$LIB" "$BIN" scale --host vsock-1.local)
 		fi
+		cmd+=(--counts "$scale_counts" --alt-raw 1 --port $HOLDPORT)
+		if ((${#quick[@]})); then cmd+=(--probe-batches 3); else cmd+=(--probe-batches 7 --probe-n 50); fi
+		settle_sockets
 		if "${cmd[@]}" >"$W/scale.out" 2>"$W/client.err"; then
 			sed "s/^/RESULT path=$p /" "$W/scale.out"
 		else
@@ -168,6 +216,7 @@ if ((scale)); then
 		fi
 		kill "$hold" 2>/dev/null || true
 		wait "$hold" 2>/dev/null || true
+		HOLDPORT=$((HOLDPORT + 1)) # a fresh port: the old one's sockets may linger
 	done
 fi
 

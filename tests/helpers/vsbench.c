@@ -9,7 +9,8 @@
  *   vsbench bulk     [--raw-vsock] [--host H] --port P [-n MiB]     (default 256)
  *   vsbench pingpong [--raw-vsock] [--host H] --port P [-n ROUNDS]  (default 20000)
  *   vsbench connrate [--raw-vsock] [--host H] --port P [-n CONNS]   (default 2000)
- *   vsbench scale    [--raw-vsock] [--host H] --port P [--counts 10,1000,10000]
+ *   vsbench scale    [--raw-vsock] [--host H] --port P [--counts 10,100,...,100000]
+ *                    [--probe-batches K] [--probe-n N] [--alt-raw CID]
  *   vsbench host     [-n ITER] [--hosts-name NAME]   host-side ns per call
  *   vsbench spawn    [-n RUNS] [--preload LIB] PROG [ARGS]  us per posix_spawn +
  *                    waitpid of PROG (a path); PROG may be a wrapper, e.g.
@@ -60,7 +61,10 @@ static long opt_n = -1;
 static int opt_quick;
 static int opt_hold;
 static double opt_max_secs; /* pingpong/connrate: stop early after this long */
-static const char *opt_counts = "10,1000,10000";
+static const char *opt_counts = "10,100,1000,10000,100000";
+static const char *opt_alt_raw; /* scale: pair each probe batch with raw vsock to this CID */
+static int opt_probe_batches = 7;
+static int opt_probe_n = 20; /* scale: connect+close cycles per probe batch */
 static const char *opt_hosts_name;
 static const char *opt_preload;
 static int opt_sndbuf, opt_rcvbuf; /* --sockbuf SND,RCV: set before connect (diagnosis) */
@@ -290,7 +294,7 @@ static _Noreturn void do_server(void)
 	struct target t;
 	resolve(&t, 1);
 	if (opt_hold)
-		raise_nofile(65536);
+		raise_nofile(262144);
 	int lfd = socket(t.family, SOCK_STREAM, 0);
 	if (lfd < 0)
 		die("socket");
@@ -455,8 +459,36 @@ static long rss_kib(void)
 	return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Unreclaimable kernel slab, KiB (-1 if unknown): the kernel's side of a
+ * live connection, which is the same for every path. */
+static long slab_kib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long v = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "SUnreclaim: %ld kB", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Microseconds per connect+close over N cycles to T. */
+static double probe_us(const struct target *t, int n)
+{
+	uint64_t a = now_ns();
+	for (int i = 0; i < n; i++)
+		close(dial(t));
+	return (double)(now_ns() - a) / 1e3 / n;
+}
+
 /* Hold COUNT live connections (to a --hold server); at each checkpoint report
- * RSS growth and the cost of 20 more connect+close cycles at that many live fds. */
+ * RSS growth, the fill cost, and --probe-batches batches of --probe-n (20)
+ * connect+close cycles.  With --alt-raw CID every batch is paired with one to raw AF_VSOCK
+ * CID (same port), in alternating order, so the two methods see the same live
+ * connections and the same moment of the run: probe_us=... and alt_us=...
+ * give the pairs (the ratio per pair is what bench/report.py uses). */
 static int do_scale(void)
 {
 	long counts[16];
@@ -470,28 +502,50 @@ static int do_scale(void)
 			counts[i] = counts[i] > 50 ? 50 : counts[i];
 	long max = nc ? counts[nc - 1] : 0;
 	raise_nofile((rlim_t)max + 256);
-	struct target t;
+	struct target t, alt;
 	resolve(&t, 0);
+	if (opt_alt_raw) {
+		memset(&alt, 0, sizeof alt);
+		struct sockaddr_vm *vm = (struct sockaddr_vm *)&alt.ss;
+		vm->svm_family = AF_VSOCK;
+		vm->svm_cid = (unsigned)parse_ul(opt_alt_raw, "--alt-raw CID");
+		vm->svm_port = (unsigned)parse_ul(opt_port, "port");
+		alt.len = sizeof *vm;
+		alt.family = AF_VSOCK;
+	}
 	int *fds = calloc((size_t)max + 1, sizeof *fds);
 	if (!fds)
 		die("calloc");
-	long rss0 = rss_kib(), live = 0;
+	memset(fds, 0xff, ((size_t)max + 1) * sizeof *fds); /* touched now, not counted as growth */
+	const int per_batch = opt_probe_n > 0 ? opt_probe_n : 1, batches = opt_probe_batches > 0 ? opt_probe_batches : 1;
+	long rss0 = rss_kib(), slab0 = slab_kib(), live = 0;
 	for (int c = 0; c < nc; c++) {
 		uint64_t a = now_ns();
 		long start = live;
 		while (live < counts[c])
 			fds[live++] = dial(&t);
 		uint64_t fill = now_ns() - a;
-		const int probe = 20;
-		a = now_ns();
-		for (int i = 0; i < probe; i++)
-			close(dial(&t));
-		uint64_t pr = now_ns() - a;
-		printf("test=scale live=%ld rss_delta_kib=%ld fill_us_per_connect=%.1f "
-		       "probe_us_per_connect=%.1f verified=1\n",
-		       live, rss_kib() - rss0,
-		       live > start ? (double)fill / 1e3 / (double)(live - start) : 0.0,
-		       (double)pr / 1e3 / probe);
+		long rss = rss_kib() - rss0, slab = slab_kib() - slab0;
+		char main_us[16 * 12] = "", alt_us[16 * 12] = "";
+		size_t ml = 0, al = 0;
+		for (int b = 0; b < batches && b < 16; b++) {
+			double m, x = 0;
+			if (opt_alt_raw && b % 2) {
+				x = probe_us(&alt, per_batch);
+				m = probe_us(&t, per_batch);
+			} else {
+				m = probe_us(&t, per_batch);
+				if (opt_alt_raw)
+					x = probe_us(&alt, per_batch);
+			}
+			ml += (size_t)snprintf(main_us + ml, sizeof main_us - ml, "%s%.1f", b ? "," : "", m);
+			if (opt_alt_raw)
+				al += (size_t)snprintf(alt_us + al, sizeof alt_us - al, "%s%.1f", b ? "," : "", x);
+		}
+		printf("test=scale live=%ld rss_delta_kib=%ld slab_delta_kib=%ld fill_us_per_connect=%.1f "
+		       "probe_us=%s%s%s verified=1\n",
+		       live, rss, slab, live > start ? (double)fill / 1e3 / (double)(live - start) : 0.0,
+		       main_us, opt_alt_raw ? " alt_us=" : "", alt_us);
 		fflush(stdout);
 	}
 	for (long i = 0; i < live; i++)
@@ -677,6 +731,7 @@ static void usage(void)
 {
 	fputs("usage: vsbench server|bulk|pingpong|connrate|scale [--raw-vsock] [--host H] "
 	      "--port P [-n N] [--quick] [--max-secs S] [--hold] [--counts A,B,C]\n"
+	      "       vsbench scale ... [--probe-batches K] [--alt-raw CID]\n"
 	      "       vsbench host [-n N] [--quick] [--hosts-name NAME]\n"
 	      "       vsbench spawn [-n N] [--quick] [--preload LIB] PROG [ARGS]\n",
 	      stderr);
@@ -707,6 +762,12 @@ int main(int argc, char **argv)
 			opt_max_secs = atof(argv[++i]);
 		else if (!strcmp(a, "--counts") && i + 1 < argc)
 			opt_counts = argv[++i];
+		else if (!strcmp(a, "--alt-raw") && i + 1 < argc)
+			opt_alt_raw = argv[++i];
+		else if (!strcmp(a, "--probe-n") && i + 1 < argc)
+			opt_probe_n = (int)parse_ul(argv[++i], "--probe-n");
+		else if (!strcmp(a, "--probe-batches") && i + 1 < argc)
+			opt_probe_batches = (int)parse_ul(argv[++i], "--probe-batches");
 		else if (!strcmp(a, "--hosts-name") && i + 1 < argc)
 			opt_hosts_name = argv[++i];
 		else if (!strcmp(a, "--sockbuf") && i + 1 < argc) {

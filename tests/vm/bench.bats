@@ -72,10 +72,13 @@ check_path() {
 @test "bench scale: many live shimmed connections (quick)" {
 	start_bg hold "$BENCH" server --raw-vsock --hold --port 5302
 	wait_for_log hold '^listening'
-	run env LD_PRELOAD="$LIB" "$BENCH" scale --quick --counts 10,40 --host vsock-1.local --port 5302
+	run env LD_PRELOAD="$LIB" "$BENCH" scale --quick --counts 10,40 --host vsock-1.local --port 5302 \
+		--alt-raw 1 --probe-batches 3
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ $output == *"test=scale live=40 "*"verified=1"* ]]
+	# three shimmed batches, each paired with one to raw vsock from the same process
+	[[ $output =~ live=40\ .*probe_us=[0-9.]+,[0-9.]+,[0-9.]+\ alt_us=[0-9.]+,[0-9.]+,[0-9.]+\  ]]
 }
 
 @test "a corrupted bulk stream is caught: the client exits non-zero" {
