@@ -366,7 +366,8 @@ def picture(outdir, curve, png):
     with open(sc, "w") as f:
         for c in curve:
             vals = [c["live"], c["raw_us"], *c["raw_lohi"], c["shim_us"], *c["shim_lohi"],
-                    c["rss_A_B"], c["rss_B_B"], c["slab_B_B"]]
+                    c["rss_A_B"], c["rss_B_B"], c["slab_B_B"], c["ratio"], *c["ratio_lohi"],
+                    c["aa"], *c["aa_lohi"]]
             f.write(" ".join("nan" if v is None else f"{v}" for v in vals) + "\n")
     spread = [r for r in rows if r["kind"] == "ratio" and r["values"] and r["group"] != "scale"
               and 0.2 < r["median"] < 5]
@@ -379,13 +380,20 @@ def picture(outdir, curve, png):
                   f'"{sc}" u 1:5:6:7 w yerrorlines t "shimmed (B process)"' if curve else
                   'unset logscale; set xrange [0:1]; set yrange [0:1]; set label 1 "no scale run" at 0.45,0.5; '
                   'plot 2 notitle; unset label 1; unset xrange; unset yrange')
+    ratio_plot = (f'plot "{sc}" u 1:11:12:13 w yerrorlines t "B/A", "{sc}" u 1:14:15:16 w yerrorlines t "A/A", '
+                  '1 notitle lc rgb "gray"' if curve else 'plot 2 notitle')
     if not spread:
         open(sp, "a").write("0 nan nan nan\n")
     labels = ", ".join(f'"{r["measure"][:58].replace(chr(34), "")}" {i}' for i, r in enumerate(spread))
+    h = 520 + 22 * len(spread)
+    top = 460 / h  # the scale panels' share of the height
     script = f"""
-set terminal pngcairo noenhanced size 1500,{500 + 22 * len(spread)} font ",9"
+set terminal pngcairo noenhanced size 1500,{h} font ",9"
 set output "{png}"
-set multiplot layout 2,1 margins 0.30,0.97,0.04,0.97 spacing 0,0.06
+set multiplot
+set size 0.5,{top:.3f}
+set origin 0,{1 - top:.3f}
+set lmargin 10
 set logscale x
 set xlabel "live connections"
 set ylabel "µs per connect+close (median, interval)"
@@ -393,9 +401,18 @@ set logscale y
 set key top left
 set title "scale: per-connect cost against live vsock connections"
 {scale_plot}
+set origin 0.5,{1 - top:.3f}
+unset logscale y
+set ylabel "ratio of paired batches (median, interval)"
+set title "scale: shimmed/raw (B/A) and raw/raw (A/A), paired in one process"
+{ratio_plot}
+set size 1,{1 - top:.3f}
+set origin 0,0
+set lmargin 62
 unset logscale
 set logscale x 10
 set xrange [0.25:4]
+set xtics (0.25, 0.5, 0.8, 0.9, 1, 1.1, 1.25, 2, 4)
 set xlabel "per-round value (ratio of two variants in the same round; log scale)"
 unset ylabel
 set ytics ({labels}) font ",8"
