@@ -32,7 +32,7 @@ HAVE_GO    := $(shell command -v $(GO) 2>/dev/null)
 HAVE_CC    := $(shell command -v $(CC) 2>/dev/null)
 
 .PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
-        fuzz stress tsan go-helpers
+        fuzz stress tsan go-helpers musl
 
 # Static builds of some helpers: programs only the supervisor can translate.
 STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck \
@@ -85,6 +85,45 @@ $(B)/helpers/go/gonet-cgo: tests/helpers/go/gonet/main.go | $(B)
 	@mkdir -p $(B)/helpers/go
 	$(GO_ENV) CGO_ENABLED=1 CC=$(CC) $(GO) build -trimpath -o $@ ./$(<D)
 endif
+
+# ---- musl (docs/design.md, "musl") -----------------------------------------
+# The library, the unit tests and the C test programs built with musl-gcc
+# (Debian's musl-tools), in build/musl/.  The wrapper preloads
+# build/musl/libvsockify.so into programs whose interpreter is ld-musl-*.
+# Debian's musl-gcc sees no kernel headers: build/musl/kinc links the
+# host's (searched last, -idirafter, so a musl toolchain's own win).
+MUSL_CC    ?= musl-gcc
+HAVE_MUSL  := $(shell command -v $(MUSL_CC) 2>/dev/null)
+MB         := $(B)/musl
+MUSL_ASM   := $(firstword $(wildcard /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)/asm) \
+                          $(wildcard /usr/include/asm))
+MUSL_FLAGS := $(BASEFLAGS) -idirafter $(abspath $(MB))/kinc
+MUSL_HELPERS := $(patsubst tests/helpers/%.c,$(MB)/helpers/%,$(filter-out tests/helpers/novsock.c,$(wildcard tests/helpers/*.c)))
+
+ifeq ($(HAVE_MUSL),)
+musl:
+	@echo "$(MUSL_CC) not found: make deps installs musl-tools" >&2; exit 1
+else
+musl: $(MB)/libvsockify.so $(MB)/test_core $(MUSL_HELPERS)
+endif
+
+$(MB)/kinc/.done:
+	@mkdir -p $(MB)/kinc
+	@[ -d /usr/include/linux ] && ln -sfn /usr/include/linux $(MB)/kinc/linux || true
+	@[ -d /usr/include/asm-generic ] && ln -sfn /usr/include/asm-generic $(MB)/kinc/asm-generic || true
+	@[ -n "$(MUSL_ASM)" ] && ln -sfn $(MUSL_ASM) $(MB)/kinc/asm || true
+	@touch $@
+
+$(MB)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) $(MB)/kinc/.done
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
+	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
+
+$(MB)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h $(MB)/kinc/.done
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
+
+$(MB)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h tests/helpers/musl_compat.h $(MB)/kinc/.done
+	@mkdir -p $(MB)/helpers
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -include tests/helpers/musl_compat.h -o $@ $< -pthread
 
 # Sanitizer build of the library and unit tests, in build/asan/.
 asan-build:
