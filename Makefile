@@ -139,13 +139,13 @@ $(B):
 deps:
 	@tests/install-deps.sh
 
-check: deps all asan-build
+check: deps all asan-build $(if $(HAVE_MUSL),musl)
 	@tests/run-all.sh
 
-check-host: all
+check-host: all $(if $(HAVE_MUSL),musl)
 	@tests/run-all.sh --host-only
 
-check-vm: deps all
+check-vm: deps all $(if $(HAVE_MUSL),musl)
 	@tests/run-all.sh --vm-only
 
 demo: deps all
@@ -175,15 +175,21 @@ tsan: deps all
 	@tests/stress/run.sh --build-only --tsan
 	@tests/vm/run-in-vm.sh --timeout 7200 -- tests/stress/run.sh --full --tsan
 
-install: $(B)/libvsockify.so $(B)/vsockify
+# The musl library (when musl-gcc is there) goes to $(LIBDIR)/musl/, where
+# the wrapper looks for it for a musl program, as build/musl/ beside build/.
+install: $(B)/libvsockify.so $(B)/vsockify $(if $(HAVE_MUSL),$(MB)/libvsockify.so)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(B)/libvsockify.so $(DESTDIR)$(LIBDIR)/libvsockify.so
+	$(if $(HAVE_MUSL),install -d $(DESTDIR)$(LIBDIR)/musl)
+	$(if $(HAVE_MUSL),install -m 0644 $(MB)/libvsockify.so $(DESTDIR)$(LIBDIR)/musl/libvsockify.so)
 	install -m 0755 $(B)/vsockify $(DESTDIR)$(BINDIR)/vsockify
 	install -m 0644 man/vsockify.1 $(DESTDIR)$(MANDIR)/man1/vsockify.1
 	install -m 0644 man/vsockify.conf.5 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 
 uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/musl/libvsockify.so
+	-rmdir $(DESTDIR)$(LIBDIR)/musl 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libvsockify.so $(DESTDIR)$(BINDIR)/vsockify \
 	    $(DESTDIR)$(MANDIR)/man1/vsockify.1 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null

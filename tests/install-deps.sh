@@ -14,6 +14,8 @@ declare -A want=(
 	[clang]=clang [nginx]=nginx-light [ncat]=ncat
 	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
 	[vsftpd]=vsftpd
+	# make musl: the library and test programs built for musl programs
+	[musl-gcc]=musl-tools
 	# Go: the compiler for tests/helpers/go/, and real Go programs (they
 	# make their own system calls, so only the supervisor reaches them)
 	[go]=golang-go [hey]=hey [webhook]=webhook [caddy]=caddy
