@@ -140,6 +140,15 @@ static int set_preload(const char *lib, const char *other)
 
 	if (!old || !*old)
 		return setenv("LD_PRELOAD", lib, 1);
+	if (!other || !strstr(old, other)) {
+		if (strstr(old, lib))
+			return 0;
+		if (asprintf(&value, "%s %s", lib, old) < 0)
+			return -1;
+		rc = setenv("LD_PRELOAD", value, 1);
+		free(value);
+		return rc;
+	}
 	n = strlen(old);
 	if (!(kept = malloc(n + 1)) || !(value = malloc(strlen(lib) + n + 2))) {
 		free(kept);

@@ -44,7 +44,8 @@ files_under() {
 }
 
 # The musl library is installed too where musl-gcc builds it (make musl).
-musl_lib() { command -v musl-gcc >/dev/null && printf '%s\n' "$1/vsockify/musl/libvsockify.so"; true; }
+# musl_lib LIBDIR: a newline and the musl library's path, or nothing.
+musl_lib() { command -v musl-gcc >/dev/null && printf '\n%s' "$1/vsockify/musl/libvsockify.so"; true; }
 
 @test "make install DESTDIR= PREFIX=/usr puts exactly the four files (five with musl) in place" {
 	run make -s -C "$ROOT" install DESTDIR="$TEST_TMP/root" PREFIX=/usr
@@ -52,8 +53,8 @@ musl_lib() { command -v musl-gcc >/dev/null && printf '%s\n' "$1/vsockify/musl/l
 	run files_under "$TEST_TMP/root"
 	[ "$status" -eq 0 ]
 	[ "$output" = "usr/bin/vsockify
-usr/lib/vsockify/libvsockify.so
-$(musl_lib usr/lib)usr/share/man/man1/vsockify.1
+usr/lib/vsockify/libvsockify.so$(musl_lib usr/lib)
+usr/share/man/man1/vsockify.1
 usr/share/man/man5/vsockify.conf.5" ]
 	run stat -c '%a %n' "$TEST_TMP/root/usr/bin/vsockify" \
 		"$TEST_TMP/root/usr/lib/vsockify/libvsockify.so" \
@@ -72,8 +73,8 @@ usr/share/man/man5/vsockify.conf.5" ]
 	need_prefix_install
 	run files_under "$PFX"
 	[ "$output" = "bin/vsockify
-lib/vsockify/libvsockify.so
-$(musl_lib lib)share/man/man1/vsockify.1
+lib/vsockify/libvsockify.so$(musl_lib lib)
+share/man/man1/vsockify.1
 share/man/man5/vsockify.conf.5" ]
 	[ -f "$BATS_FILE_TMPDIR/b/libvsockify.so" ]
 	run diff "$BATS_FILE_TMPDIR/build-before" "$BATS_FILE_TMPDIR/build-after"
