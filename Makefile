@@ -104,7 +104,7 @@ ifeq ($(HAVE_MUSL),)
 musl:
 	@echo "$(MUSL_CC) not found: make deps installs musl-tools" >&2; exit 1
 else
-musl: $(MB)/libvsockify.so $(MB)/test_core $(MUSL_HELPERS)
+musl: $(MB)/libvsockify.so $(MB)/test_core $(MUSL_HELPERS) $(MB)/stress/stress
 endif
 
 # For the check targets: after make deps, so a musl-gcc it just installed
@@ -126,6 +126,11 @@ $(MB)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) $(MB)/kinc/.done
 
 $(MB)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h $(MB)/kinc/.done
 	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
+
+# The stress program (tests/stress/), for tests/vm/musl.bats's quick run.
+$(MB)/stress/stress: tests/stress/stress.c tests/helpers/musl_compat.h $(MB)/kinc/.done
+	@mkdir -p $(MB)/stress
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -include tests/helpers/musl_compat.h -o $@ $< -pthread
 
 $(MB)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h tests/helpers/musl_compat.h $(MB)/kinc/.done
 	@mkdir -p $(MB)/helpers

@@ -71,3 +71,13 @@ teardown() { common_teardown; }
 	[[ $output == *"peerfull rc=0 len=16"* ]]
 	wait_for_log lsn 'accepting connection from AF=40' 10
 }
+
+@test "musl: the stress program (--quick), built with musl, under the musl library: every counter 0" {
+	[[ -x $ROOT/build/musl/stress/stress ]] || { echo "run make musl" >&2; return 1; }
+	ulimit -n 4096 2>/dev/null || true
+	run --separate-stderr timeout 900 "$VSOCKIFY" "$ROOT/build/musl/stress/stress" --quick
+	echo "$output"; echo "$stderr" | tail -20
+	[ "$status" -eq 0 ]
+	grep -q '^counter ' <<<"$output"
+	[ -z "$(grep '^counter ' <<<"$output" | grep -v ' 0$')" ]
+}
