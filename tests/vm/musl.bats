@@ -14,6 +14,8 @@ MH=$ROOT/build/musl/helpers
 setup() {
 	require_vm
 	common_setup
+	# The VM sees the host's /: musl-gcc there means make musl could run.
+	command -v musl-gcc >/dev/null || skip "no musl-gcc (make deps installs musl-tools)"
 	[[ -f $MLIB && -x $MH/vsbench && -x $MH/servers && -x $MH/addrcheck ]] || {
 		echo "build/musl is missing: run make musl" >&2
 		return 1
