@@ -32,7 +32,7 @@ HAVE_GO    := $(shell command -v $(GO) 2>/dev/null)
 HAVE_CC    := $(shell command -v $(CC) 2>/dev/null)
 
 .PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
-        fuzz stress tsan go-helpers
+        fuzz stress tsan go-helpers musl musl-if-there
 
 # Static builds of some helpers: programs only the supervisor can translate.
 STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck \
@@ -86,6 +86,56 @@ $(B)/helpers/go/gonet-cgo: tests/helpers/go/gonet/main.go | $(B)
 	$(GO_ENV) CGO_ENABLED=1 CC=$(CC) $(GO) build -trimpath -o $@ ./$(<D)
 endif
 
+# ---- musl (docs/design.md, "musl") -----------------------------------------
+# The library, the unit tests and the C test programs built with musl-gcc
+# (Debian's musl-tools), in build/musl/.  The wrapper preloads
+# build/musl/libvsockify.so into programs whose interpreter is ld-musl-*.
+# Debian's musl-gcc sees no kernel headers: build/musl/kinc links the
+# host's (searched last, -idirafter, so a musl toolchain's own win).
+MUSL_CC    ?= musl-gcc
+HAVE_MUSL  := $(shell command -v $(MUSL_CC) 2>/dev/null)
+MB         := $(B)/musl
+MUSL_ASM   := $(firstword $(wildcard /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)/asm) \
+                          $(wildcard /usr/include/asm))
+MUSL_FLAGS := $(BASEFLAGS) -idirafter $(abspath $(MB))/kinc
+MUSL_HELPERS := $(patsubst tests/helpers/%.c,$(MB)/helpers/%,$(filter-out tests/helpers/novsock.c,$(wildcard tests/helpers/*.c)))
+
+ifeq ($(HAVE_MUSL),)
+musl:
+	@echo "$(MUSL_CC) not found: make deps installs musl-tools" >&2; exit 1
+else
+musl: $(MB)/libvsockify.so $(MB)/test_core $(MUSL_HELPERS) $(MB)/stress/stress
+endif
+
+# For the check targets: after make deps, so a musl-gcc it just installed
+# counts (HAVE_MUSL was decided before it ran).
+musl-if-there: $(if $(filter check check-vm,$(MAKECMDGOALS)),deps)
+	@if command -v $(MUSL_CC) >/dev/null 2>&1; then $(MAKE) -s musl; \
+	else echo "$(MUSL_CC) not found: skipping the musl build and its tests" >&2; fi
+
+$(MB)/kinc/.done:
+	@mkdir -p $(MB)/kinc
+	@[ -d /usr/include/linux ] && ln -sfn /usr/include/linux $(MB)/kinc/linux || true
+	@[ -d /usr/include/asm-generic ] && ln -sfn /usr/include/asm-generic $(MB)/kinc/asm-generic || true
+	@[ -n "$(MUSL_ASM)" ] && ln -sfn $(MUSL_ASM) $(MB)/kinc/asm || true
+	@touch $@
+
+$(MB)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) $(MB)/kinc/.done
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
+	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
+
+$(MB)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h $(MB)/kinc/.done
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
+
+# The stress program (tests/stress/), for tests/vm/musl.bats's quick run.
+$(MB)/stress/stress: tests/stress/stress.c tests/helpers/musl_compat.h $(MB)/kinc/.done
+	@mkdir -p $(MB)/stress
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -include tests/helpers/musl_compat.h -o $@ $< -pthread
+
+$(MB)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h tests/helpers/musl_compat.h $(MB)/kinc/.done
+	@mkdir -p $(MB)/helpers
+	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -include tests/helpers/musl_compat.h -o $@ $< -pthread
+
 # Sanitizer build of the library and unit tests, in build/asan/.
 asan-build:
 	@$(MAKE) -s B=$(B)/asan CFLAGS="-O1 -g $(SAN)" $(B)/asan/libvsockify.so $(B)/asan/test_core
@@ -100,13 +150,13 @@ $(B):
 deps:
 	@tests/install-deps.sh
 
-check: deps all asan-build
+check: deps all asan-build musl-if-there
 	@tests/run-all.sh
 
-check-host: all
+check-host: all musl-if-there
 	@tests/run-all.sh --host-only
 
-check-vm: deps all
+check-vm: deps all musl-if-there
 	@tests/run-all.sh --vm-only
 
 demo: deps all
@@ -136,15 +186,21 @@ tsan: deps all
 	@tests/stress/run.sh --build-only --tsan
 	@tests/vm/run-in-vm.sh --timeout 7200 -- tests/stress/run.sh --full --tsan
 
-install: $(B)/libvsockify.so $(B)/vsockify
+# The musl library (when musl-gcc is there) goes to $(LIBDIR)/musl/, where
+# the wrapper looks for it for a musl program, as build/musl/ beside build/.
+install: $(B)/libvsockify.so $(B)/vsockify $(if $(HAVE_MUSL),$(MB)/libvsockify.so)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(B)/libvsockify.so $(DESTDIR)$(LIBDIR)/libvsockify.so
+	$(if $(HAVE_MUSL),install -d $(DESTDIR)$(LIBDIR)/musl)
+	$(if $(HAVE_MUSL),install -m 0644 $(MB)/libvsockify.so $(DESTDIR)$(LIBDIR)/musl/libvsockify.so)
 	install -m 0755 $(B)/vsockify $(DESTDIR)$(BINDIR)/vsockify
 	install -m 0644 man/vsockify.1 $(DESTDIR)$(MANDIR)/man1/vsockify.1
 	install -m 0644 man/vsockify.conf.5 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 
 uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/musl/libvsockify.so
+	-rmdir $(DESTDIR)$(LIBDIR)/musl 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libvsockify.so $(DESTDIR)$(BINDIR)/vsockify \
 	    $(DESTDIR)$(MANDIR)/man1/vsockify.1 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null

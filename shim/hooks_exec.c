@@ -1,6 +1,7 @@
 /* execve(): a static or Go program started from a shimmed process is
  * handed to the supervisor (docs/supervisor.md, "From the library"), which
- * the preload library cannot reach.  Everything else is exec'd unchanged.
+ * the preload library cannot reach; a dynamic program of the other libc
+ * (musl from glibc, or back) to the wrapper, which preloads its library.  Everything else is exec'd unchanged.
  *
  * This runs in vfork children too: no malloc, no lock, only the stack. */
 #include <fcntl.h>
@@ -21,20 +22,35 @@ static long read_at(void *ctx, uint64_t off, void *buf, size_t len)
 	return pread(*(int *)ctx, buf, len, (off_t)off);
 }
 
-/* Only a static program, or a dynamic Go one, needs the supervisor. */
-static bool needs_supervisor(const char *path)
+/* The libc this library is built for: a dynamic program of the other one
+ * cannot load it, so the wrapper starts it with the library built for it. */
+#ifdef __GLIBC__
+#define SELF_LIBC VSK_LIBC_GLIBC
+#else
+#define SELF_LIBC VSK_LIBC_MUSL
+#endif
+
+/* Only a static program, or a dynamic Go one, needs the supervisor; a
+ * dynamic program of the other libc needs the wrapper too (its library). */
+static int needs_supervisor(const char *path)
 {
 	struct vsk_prog_info info;
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool yes = false;
+	int yes = 0;
 
 	if (fd < 0)
-		return false;
+		return 0;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    !(st.st_mode & (S_ISUID | S_ISGID)) &&
-	    vsk_classify_elf(read_at, &fd, (uint64_t)st.st_size, &info) == 0 && !info.foreign_arch)
-		yes = info.kind == VSK_PROG_STATIC || (info.kind == VSK_PROG_DYNAMIC && info.go);
+	    vsk_classify_elf(read_at, &fd, (uint64_t)st.st_size, &info) == 0 && !info.foreign_arch) {
+		enum vsk_libc libc = vsk_interp_libc(info.interp);
+		if (info.kind == VSK_PROG_STATIC || (info.kind == VSK_PROG_DYNAMIC && info.go))
+			yes = 1;
+		else if (info.kind == VSK_PROG_DYNAMIC && libc != VSK_LIBC_UNKNOWN &&
+			 libc != SELF_LIBC)
+			yes = 2;
+	}
 	vsk_real.close(fd);
 	return yes;
 }
@@ -122,9 +138,10 @@ static void handoff(const char *path, char *const argv[], char *const envp[])
 	const char *p0 = path;
 	char *const *av = argv;
 	__asm__("" : "+r"(p0), "+r"(av));
+	int why;
 	vsk_init();
 	if (vsk_cfg->supervised || !vsk_cfg->wrapper[0] || !p0 || !av || !av[0] ||
-	    !needs_supervisor(path))
+	    !(why = needs_supervisor(path)))
 		return;
 	size_t argc = count(argv), envc = count(envp);
 	if (argc > MAX_HANDOFF_ARGS || envc > MAX_HANDOFF_ARGS)
@@ -165,7 +182,9 @@ static void handoff(const char *path, char *const argv[], char *const envp[])
 		}
 	}
 	nenv[k] = NULL;
-	vsk_log(VSK_LOG_DEBUG, "exec %s: a static or Go program, handed to the supervisor", path);
+	vsk_log(VSK_LOG_DEBUG, why == 1 ? "exec %s: a static or Go program, handed to the supervisor"
+				       : "exec %s: a program of the other libc, handed to the wrapper",
+		path);
 	vsk_real.execve(vsk_cfg->wrapper, nargv, nenv);
 	/* No wrapper to run (moved, removed): the program as asked. */
 }

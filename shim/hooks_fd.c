@@ -10,6 +10,12 @@
 
 #include "swap.h"
 
+#ifndef __GLIBC__
+/* musl (1.2.3) declares no close_range and has no such symbol: the hook is
+ * kept for a libc that gains it (dlsym finds nothing today: ENOSYS). */
+int close_range(unsigned first, unsigned last, int flags);
+#endif
+
 VSK_EXPORT int close(int fd)
 {
 	struct vsk_fd_entry *e;
@@ -125,6 +131,9 @@ VSK_EXPORT int fcntl(int fd, int cmd, ...)
 	return fcntl_common(vsk_real.fcntl, fd, cmd, arg);
 }
 
+#ifdef __GLIBC__
+/* glibc's 64-bit-offset name (what -D_FILE_OFFSET_BITS=64 builds call);
+ * musl has one fcntl and no fcntl64 symbol. */
 VSK_EXPORT int fcntl64(int fd, int cmd, ...)
 {
 	va_list ap;
@@ -136,3 +145,4 @@ VSK_EXPORT int fcntl64(int fd, int cmd, ...)
 	vsk_init();
 	return fcntl_common(vsk_real.fcntl64, fd, cmd, arg);
 }
+#endif

@@ -10,6 +10,11 @@
 
 #include "shim.h"
 
+/* glibc's h_errno for "see errno"; musl's <netdb.h> has no such value. */
+#ifndef NETDB_INTERNAL
+#define NETDB_INTERNAL (-1)
+#endif
+
 /* Built-in vsock-*.local names first (no rule can redefine them), then
  * name rules, which make a name an alias of its CID's built-in name. */
 static enum vsk_name_kind classify_name(const char *name, uint32_t *cid)

@@ -73,23 +73,40 @@ static int print_local_cid(void)
 	return 0;
 }
 
-/* Next to this binary (a build tree), else the installed private libdir.
- * 0, or -1 with errno (and out naming the first candidate that exists). */
-static int find_library(char *out, size_t len)
+/* The C library this wrapper, and the library beside it, are built for.
+ * A glibc build also carries a musl library in the subdirectory musl/
+ * (make musl; make install puts it in $(LIBDIR)/musl/). */
+#ifdef __GLIBC__
+#define SELF_LIBC VSK_LIBC_GLIBC
+#else
+#define SELF_LIBC VSK_LIBC_MUSL
+#endif
+
+/* The library's name below a libdir for a program of that libc. */
+static const char *lib_subpath(enum vsk_libc libc)
+{
+	return libc == VSK_LIBC_MUSL && SELF_LIBC != VSK_LIBC_MUSL ? "musl/" LIBNAME : LIBNAME;
+}
+
+/* Next to this binary (a build tree), else the installed private libdir,
+ * the one for a program of that libc.  0, or -1 with errno (and out naming
+ * the first candidate that exists). */
+static int find_library(enum vsk_libc libc, char *out, size_t len)
 {
 	char self[PATH_MAX], first[PATH_MAX + 32] = "";
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	int first_err = ENOENT;
+	const char *sub = lib_subpath(libc);
 
 	if (n > 0) {
 		self[n] = '\0';
-		snprintf(out, len, "%s/" LIBNAME, dirname(self));
+		snprintf(out, len, "%s/%s", dirname(self), sub);
 		if (access(out, R_OK) == 0)
 			return 0;
 		first_err = errno;
 		snprintf(first, sizeof(first), "%s", out);
 	}
-	snprintf(out, len, "%s/" LIBNAME, VSK_LIBDIR);
+	snprintf(out, len, "%s/%s", VSK_LIBDIR, sub);
 	if (access(out, R_OK) == 0)
 		return 0;
 	if (errno == ENOENT && first_err != ENOENT) {
@@ -99,19 +116,54 @@ static int find_library(char *out, size_t len)
 	return -1;
 }
 
-static int set_preload(const char *lib)
+/* Which library a program of that libc gets, in a few words. */
+static const char *lib_reason(enum vsk_libc libc)
+{
+	if (libc == VSK_LIBC_MUSL)
+		return SELF_LIBC == VSK_LIBC_MUSL ? "a musl program; this build is musl's"
+						  : "a musl program (interpreter ld-musl-*)";
+	if (libc == VSK_LIBC_GLIBC)
+		return SELF_LIBC == VSK_LIBC_GLIBC ? "a glibc program"
+						   : "a glibc program; this build is musl's";
+	return "libc not known from the interpreter: this build's";
+}
+
+/* lib in front of LD_PRELOAD.  other, the library built for the other
+ * libc, is taken out of it (a glibc program under vsockify that runs a musl
+ * one hands it back here): it cannot load into this program. */
+static int set_preload(const char *lib, const char *other)
 {
 	const char *old = getenv("LD_PRELOAD");
-	char *value;
+	char *value, *kept, *tok, *save = NULL;
+	size_t n;
 	int rc;
 
 	if (!old || !*old)
 		return setenv("LD_PRELOAD", lib, 1);
-	if (strstr(old, lib))
-		return 0;
-	if (asprintf(&value, "%s %s", lib, old) < 0)
+	if (!other || !strstr(old, other)) {
+		if (strstr(old, lib))
+			return 0;
+		if (asprintf(&value, "%s %s", lib, old) < 0)
+			return -1;
+		rc = setenv("LD_PRELOAD", value, 1);
+		free(value);
+		return rc;
+	}
+	n = strlen(old);
+	if (!(kept = malloc(n + 1)) || !(value = malloc(strlen(lib) + n + 2))) {
+		free(kept);
 		return -1;
+	}
+	strcpy(kept, old);
+	strcpy(value, lib);
+	for (tok = strtok_r(kept, " :", &save); tok; tok = strtok_r(NULL, " :", &save)) {
+		if (!strcmp(tok, lib) || (other && !strcmp(tok, other)))
+			continue;
+		strcat(value, " ");
+		strcat(value, tok);
+	}
 	rc = setenv("LD_PRELOAD", value, 1);
+	free(kept);
 	free(value);
 	return rc;
 }
@@ -155,7 +207,8 @@ static long read_at(void *ctx, uint64_t off, void *buf, size_t len)
 }
 
 /* The way for the program at path, and why, in a few words. */
-static int choose_way(const struct options *o, const char *path, char *why, size_t len)
+static int choose_way(const struct options *o, const char *path, char *why, size_t len,
+		      enum vsk_libc *libc)
 {
 	struct vsk_prog_info info = { 0 };
 	struct stat st;
@@ -165,6 +218,8 @@ static int choose_way(const struct options *o, const char *path, char *why, size
 		rc = vsk_classify_elf(read_at, &fd, (uint64_t)st.st_size, &info);
 	if (fd >= 0)
 		close(fd);
+	*libc = rc == 0 && info.kind == VSK_PROG_DYNAMIC && !info.foreign_arch
+			? vsk_interp_libc(info.interp) : VSK_LIBC_UNKNOWN;
 	if (rc != 0 || info.kind == VSK_PROG_UNKNOWN) {
 		snprintf(why, len, "%s", fd < 0 ? "unreadable: the loader decides" :
 						  "not an ELF program (a script?): its interpreter is");
@@ -461,8 +516,14 @@ int main(int argc, char **argv)
 				fprintf(stderr, "vsockify: %s: %s\n", argv[i], strerror(errno));
 				return 2;
 			}
-			int way = choose_way(&o, path, why, sizeof(why));
+			enum vsk_libc libc;
+			int way = choose_way(&o, path, why, sizeof(why), &libc);
 			printf("%s: %s (%s)\n", path, way_name(way), why);
+			if (way != WAY_SUPERVISE) {
+				int found = find_library(libc, lib, sizeof(lib));
+				printf("%s: library %s (%s%s)\n", path, lib, lib_reason(libc),
+				       found ? "; not found" : "");
+			}
 		}
 		return problems ? 2 : 0;
 	}
@@ -480,28 +541,39 @@ int main(int argc, char **argv)
 	}
 	free(o.rules);
 	free(o.args);
-	if (find_library(lib, sizeof(lib)) != 0) {
+	char path[PATH_MAX], why[160], other[PATH_MAX + 32];
+	enum vsk_libc libc = VSK_LIBC_UNKNOWN;
+	int way = WAY_PRELOAD;
+	if (find_program(argv[i], path, sizeof(path)) == 0)
+		way = choose_way(&o, path, why, sizeof(why), &libc);
+	else
+		snprintf(why, sizeof(why), "not found: execvp says why");
+	/* The library built for the program's libc (a musl program gets the
+	 * musl build); the other one is taken out of LD_PRELOAD. */
+	bool foreign_libc = lib_subpath(libc) != lib_subpath(SELF_LIBC);
+	if (find_library(libc, lib, sizeof(lib)) != 0) {
 		/* Say which: a library that is there but unreadable (a user
 		 * other than its owner, a private home) is not "missing". */
 		if (errno == ENOENT)
-			fprintf(stderr, "vsockify: cannot find %s next to this program or in %s\n",
-				LIBNAME, VSK_LIBDIR);
+			fprintf(stderr, "vsockify: cannot find %s next to this program or in %s%s\n",
+				lib_subpath(libc), VSK_LIBDIR,
+				foreign_libc ? " (it is a musl program: build with make musl)" : "");
 		else
 			fprintf(stderr, "vsockify: cannot read %s: %s\n", lib, strerror(errno));
 		return 127;
 	}
-	char path[PATH_MAX], why[160];
-	int way = WAY_PRELOAD;
-	if (find_program(argv[i], path, sizeof(path)) == 0)
-		way = choose_way(&o, path, why, sizeof(why));
-	else
-		snprintf(why, sizeof(why), "not found: execvp says why");
+	if (find_library(foreign_libc ? SELF_LIBC : VSK_LIBC_MUSL, other, sizeof(other)) != 0 ||
+	    !strcmp(other, lib))
+		other[0] = '\0';
 	if (getenv("VSOCKIFY_LOG") && !strcmp(getenv("VSOCKIFY_LOG"), "debug")) {
 		/* Where the library's log lines go, as they do. */
 		const char *lf = getenv("VSOCKIFY_LOG_FILE");
 		FILE *log = lf && *lf ? fopen(lf, "ae") : NULL;
 		fprintf(log ? log : stderr, "vsockify[%ld]: %s: %s (%s)\n", (long)getpid(),
 			argv[i], way_name(way), why);
+		if (way != WAY_SUPERVISE)
+			fprintf(log ? log : stderr, "vsockify[%ld]: %s: library %s (%s)\n",
+				(long)getpid(), argv[i], lib, lib_reason(libc));
 		if (log)
 			fclose(log);
 	}
@@ -519,7 +591,7 @@ int main(int argc, char **argv)
 					     .path = path, .argv = argv + i };
 		return vsk_supervise(&so);
 	}
-	if (set_preload(lib) != 0) {
+	if (set_preload(lib, other[0] ? other : NULL) != 0) {
 		fprintf(stderr, "vsockify: cannot set LD_PRELOAD: %s\n", strerror(errno));
 		return 127;
 	}

@@ -13,7 +13,11 @@ declare -A want=(
 	[wget]=wget [perl]=perl [node]=nodejs [javac]=openjdk-17-jdk-headless [modinfo]=kmod [ss]=iproute2
 	[clang]=clang [nginx]=nginx-light [ncat]=ncat
 	[psql]=postgresql-client [initdb]=postgresql-15 [man]=man-db [groff]=groff-base
-	[vsftpd]=vsftpd [gnuplot]=gnuplot-nox # make bench: build/bench/bench.png
+	[vsftpd]=vsftpd
+	# make bench: build/bench/bench.png
+	[gnuplot]=gnuplot-nox
+	# make musl: the library and test programs built for musl programs
+	[musl-gcc]=musl-tools
 	# Go: the compiler for tests/helpers/go/, and real Go programs (they
 	# make their own system calls, so only the supervisor reaches them)
 	[go]=golang-go [hey]=hey [webhook]=webhook [caddy]=caddy

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every suite and prints one summary line: "N passed, N failed, N skipped".
-#   unit  build/test_core, and its ASan/UBSan build (host)
+#   unit  build/test_core, its ASan/UBSan build and its musl build (host)
 #   host  bats tests/host under build/helpers/novsock, which kills any process
 #         that creates an AF_VSOCK socket (host: no vsock traffic here)
 #   fuzz  tests/fuzz/run.sh --quick: each libFuzzer target for 10 s (host,
@@ -31,6 +31,7 @@ run_suite() { # NAME CMD...: stream TAP lines into the log, prefixed by suite
 if [[ $mode != --vm-only ]]; then
 	run_suite unit build/test_core
 	[[ -x build/asan/test_core ]] && run_suite unit-asan build/asan/test_core
+	[[ -x build/musl/test_core ]] && run_suite unit-musl build/musl/test_core
 	run_suite host build/helpers/novsock bats --tap tests/host
 	run_suite fuzz build/helpers/novsock tests/fuzz/run.sh --quick
 fi

@@ -348,6 +348,17 @@ typedef long (*vsk_read_at_fn)(void *ctx, uint64_t off, void *buf, size_t len);
 int vsk_classify_elf(vsk_read_at_fn read_at, void *ctx, uint64_t file_size,
 		     struct vsk_prog_info *out);
 
+/* Which C library a dynamic program's interpreter (PT_INTERP) belongs to,
+ * by the file name alone (a path that leads elsewhere by a symlink is not
+ * followed): the wrapper preloads the library built for that libc. */
+enum vsk_libc {
+	VSK_LIBC_UNKNOWN = 0, /* no interpreter, or one of neither kind (Android's linker, ...) */
+	VSK_LIBC_GLIBC,       /* ld-linux*.so.N, ld64.so.N, ld.so.N (glibc's names on every arch) */
+	VSK_LIBC_MUSL,        /* ld-musl-<arch>.so.1 (Alpine, Debian's musl, Void's) */
+};
+enum vsk_libc vsk_interp_libc(const char *interp);
+const char *vsk_libc_name(enum vsk_libc libc);
+
 /* The kernel reads this much of a script to find its "#!" line. */
 #define VSK_SCRIPT_HEAD 256
 /* The interpreter path of a "#!" script from the file's first n bytes (the

@@ -289,3 +289,38 @@ int vsk_script_interp(const char *head, size_t n, char *out, size_t cap)
 	out[i - start] = '\0';
 	return (int)(i - start);
 }
+
+/* "prefix" then at least one more character. */
+static bool starts(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return !strncmp(s, prefix, n) && s[n];
+}
+
+enum vsk_libc vsk_interp_libc(const char *interp)
+{
+	const char *base;
+
+	if (!interp || !*interp)
+		return VSK_LIBC_UNKNOWN;
+	base = strrchr(interp, '/');
+	base = base ? base + 1 : interp;
+	if (starts(base, "ld-musl-"))
+		return VSK_LIBC_MUSL;
+	/* ld-linux-x86-64.so.2, ld-linux.so.2, ld-linux-aarch64.so.1,
+	 * ld-linux-armhf.so.3, ld-linux-riscv64-lp64d.so.1, ld64.so.2 (ppc64),
+	 * ld64.so.1 (s390x), ld.so.1 (ppc32, mips). */
+	if (starts(base, "ld-linux") || starts(base, "ld64.so.") || starts(base, "ld.so."))
+		return VSK_LIBC_GLIBC;
+	return VSK_LIBC_UNKNOWN;
+}
+
+const char *vsk_libc_name(enum vsk_libc libc)
+{
+	switch (libc) {
+	case VSK_LIBC_GLIBC: return "glibc";
+	case VSK_LIBC_MUSL: return "musl";
+	default: return "unknown libc";
+	}
+}

@@ -43,13 +43,17 @@ files_under() {
 	(cd "$1" && find . \( -type f -o -type l \) -printf '%P\n' | LC_ALL=C sort)
 }
 
-@test "make install DESTDIR= PREFIX=/usr puts exactly the four files in place" {
+# The musl library is installed too where musl-gcc builds it (make musl).
+# musl_lib LIBDIR: a newline and the musl library's path, or nothing.
+musl_lib() { command -v musl-gcc >/dev/null && printf '\n%s' "$1/vsockify/musl/libvsockify.so"; true; }
+
+@test "make install DESTDIR= PREFIX=/usr puts exactly the four files (five with musl) in place" {
 	run make -s -C "$ROOT" install DESTDIR="$TEST_TMP/root" PREFIX=/usr
 	[ "$status" -eq 0 ]
 	run files_under "$TEST_TMP/root"
 	[ "$status" -eq 0 ]
 	[ "$output" = "usr/bin/vsockify
-usr/lib/vsockify/libvsockify.so
+usr/lib/vsockify/libvsockify.so$(musl_lib usr/lib)
 usr/share/man/man1/vsockify.1
 usr/share/man/man5/vsockify.conf.5" ]
 	run stat -c '%a %n' "$TEST_TMP/root/usr/bin/vsockify" \
@@ -69,7 +73,7 @@ usr/share/man/man5/vsockify.conf.5" ]
 	need_prefix_install
 	run files_under "$PFX"
 	[ "$output" = "bin/vsockify
-lib/vsockify/libvsockify.so
+lib/vsockify/libvsockify.so$(musl_lib lib)
 share/man/man1/vsockify.1
 share/man/man5/vsockify.conf.5" ]
 	[ -f "$BATS_FILE_TMPDIR/b/libvsockify.so" ]
@@ -85,6 +89,19 @@ share/man/man5/vsockify.conf.5" ]
 	[ "$status" -eq 0 ]
 	run grep '^LD_PRELOAD=' <<<"$output"
 	[ "$output" = "LD_PRELOAD=$PFX/lib/vsockify/libvsockify.so" ]
+}
+
+@test "the installed wrapper preloads the installed musl library into a musl program" {
+	need_prefix_install
+	command -v musl-gcc >/dev/null || skip "no musl-gcc (make deps installs musl-tools)"
+	[ -x "$ROOT/build/musl/helpers/gaidump" ] || skip "make musl has not been run"
+	run env -u LD_PRELOAD "$PFX/bin/vsockify" --check "$ROOT/build/musl/helpers/gaidump"
+	[ "$status" -eq 0 ]
+	[[ $output == *"library $PFX/lib/vsockify/musl/libvsockify.so (a musl program"* ]]
+	run env -u LD_PRELOAD "$PFX/bin/vsockify" "$ROOT/build/musl/helpers/gaidump" \
+		hostent_r vsock-3.local 512
+	[ "$status" -eq 0 ]
+	[ "$output" = "rc=0 herr=0 result=vsock-3.local addr=127.128.0.3" ]
 }
 
 @test "the installed wrapper's library answers vsock-3.local" {

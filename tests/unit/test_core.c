@@ -1098,6 +1098,46 @@ static void test_elf_synthetic(void)
 	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC && !pi.interp[0],
 	      "elf: an interpreter too long to keep: dynamic, interp empty");
 
+	/* Which libc: the wrapper preloads the library built for it. */
+	static const struct {
+		const char *interp;
+		enum vsk_libc libc;
+	} libcs[] = {
+		{ "/lib/ld-musl-x86_64.so.1", VSK_LIBC_MUSL },
+		{ "/lib/ld-musl-aarch64.so.1", VSK_LIBC_MUSL },
+		{ "ld-musl-armhf.so.1", VSK_LIBC_MUSL },
+		{ "/usr/local/musl/lib/ld-musl-riscv64.so.1", VSK_LIBC_MUSL },
+		{ "/lib64/ld-linux-x86-64.so.2", VSK_LIBC_GLIBC },
+		{ "/lib/ld-linux.so.2", VSK_LIBC_GLIBC },
+		{ "/lib/ld-linux-aarch64.so.1", VSK_LIBC_GLIBC },
+		{ "/lib/ld-linux-armhf.so.3", VSK_LIBC_GLIBC },
+		{ "/lib64/ld64.so.2", VSK_LIBC_GLIBC },
+		{ "/lib/ld.so.1", VSK_LIBC_GLIBC },
+		{ "/nix/store/abc-glibc-2.38/lib/ld-linux-x86-64.so.2", VSK_LIBC_GLIBC },
+		{ "/system/bin/linker64", VSK_LIBC_UNKNOWN },
+		{ "/lib/ld-musl-", VSK_LIBC_UNKNOWN },      /* nothing after the prefix */
+		{ "/lib/ld-musl-x86_64.so.1/", VSK_LIBC_UNKNOWN }, /* a directory */
+		{ "/ld-musl-dir/ld-linux-x86-64.so.2", VSK_LIBC_GLIBC }, /* the file name decides */
+		{ "/lib/my-ld-musl-x86_64.so.1", VSK_LIBC_UNKNOWN },
+		{ "", VSK_LIBC_UNKNOWN },
+		{ NULL, VSK_LIBC_UNKNOWN },
+	};
+	for (size_t i = 0; i < sizeof(libcs) / sizeof(libcs[0]); i++)
+		CHECK(vsk_interp_libc(libcs[i].interp) == libcs[i].libc, "elf: libc of \"%s\" is %s",
+		      libcs[i].interp ? libcs[i].interp : "(null)", vsk_libc_name(libcs[i].libc));
+	s = dyn, s.interp = "/lib/ld-musl-x86_64.so.1";
+	build_elf(&s);
+	CHECK(classify_img(&pi) == 0 && pi.kind == VSK_PROG_DYNAMIC &&
+		      vsk_interp_libc(pi.interp) == VSK_LIBC_MUSL,
+	      "elf: a musl program's classified interpreter says musl");
+	build_elf(&dyn);
+	CHECK(classify_img(&pi) == 0 && vsk_interp_libc(pi.interp) == VSK_LIBC_GLIBC,
+	      "elf: a glibc program's classified interpreter says glibc");
+	CHECK(!strcmp(vsk_libc_name(VSK_LIBC_MUSL), "musl") &&
+		      !strcmp(vsk_libc_name(VSK_LIBC_GLIBC), "glibc") &&
+		      !strcmp(vsk_libc_name((enum vsk_libc)99), "unknown libc"),
+	      "elf: libc names");
+
 	bool all_unknown = true, ok_at_end = false;
 	build_elf(&dyn);
 	for (size_t n = 0; n < sizeof(Elf64_Ehdr) + 3 * sizeof(Elf64_Phdr); n++)
