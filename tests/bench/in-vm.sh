@@ -49,7 +49,7 @@ BIN=$ROOT/build/helpers/vsbench
 SBIN=$ROOT/build/helpers/static/vsbench
 VSOCKIFY=$ROOT/build/vsockify
 LIB=$ROOT/build/libvsockify.so
-rounds=11 quick=() scale=1
+rounds=15 quick=() scale=1
 # The kernel's own connect cost grows with live vsock connections (about
 # 1 ms at 10 000, 24 ms at 100 000 under TCG: docs/performance.md), so
 # 100 000 takes a quarter of an hour to fill and is opt-in.
@@ -206,7 +206,7 @@ if ((scale)); then
 			cmd=(env LD_PRELOAD="$LIB" "$BIN" scale --host vsock-1.local)
 		fi
 		cmd+=(--counts "$scale_counts" --alt-raw 1 --port $HOLDPORT)
-		if ((${#quick[@]})); then cmd+=(--probe-batches 3); else cmd+=(--probe-batches 7 --probe-n 50); fi
+		if ((${#quick[@]})); then cmd+=(--probe-batches 3); else cmd+=(--probe-batches 15 --probe-n 50); fi
 		settle_sockets
 		if "${cmd[@]}" >"$W/scale.out" 2>"$W/client.err"; then
 			sed "s/^/RESULT path=$p /" "$W/scale.out"

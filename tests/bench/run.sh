@@ -53,7 +53,7 @@ if ((quick)); then
 	ROUNDS=${rounds:-3} HOST_ARGS=(--quick) SPAWN_RUNS=300 SUPER_HOST_N=500 SUPER_SPAWN_RUNS=150
 	vm_args+=(--quick)
 else
-	ROUNDS=${rounds:-11} HOST_ARGS=() SPAWN_RUNS=${VSBENCH_SPAWN_RUNS:-2200}
+	ROUNDS=${rounds:-15} HOST_ARGS=() SPAWN_RUNS=${VSBENCH_SPAWN_RUNS:-2200}
 	SUPER_HOST_N=${VSBENCH_SUPER_HOST_N:-3000} SUPER_SPAWN_RUNS=${VSBENCH_SUPER_SPAWN_RUNS:-1100}
 fi
 [[ -n $rounds ]] && vm_args+=(--rounds "$rounds")
@@ -92,7 +92,7 @@ rotate() { # ROUND V...: the variants, rotated by ROUND
 
 if ((!report_only)); then
 echo "LOAD phase=start loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,) cpus=$(nproc)" >>"$raw"
-echo "META commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- shim tests 2>/dev/null || echo -dirty) rounds=$ROUNDS quick=$quick kernel=$(uname -r) pinned=${PIN[2]:-none}" >>"$raw"
+echo "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- shim tests 2>/dev/null || echo -dirty) rounds=$ROUNDS quick=$quick kernel=$(uname -r) pinned=${PIN[2]:-none}" >>"$raw"
 
 # Variant 2: the library with 1 000 rules of every kind, none matching what
 # vsbench does, so the lookups run and pass everything through.
@@ -116,30 +116,8 @@ variant() { # V CMD...: run CMD as variant V (0/0b without, 1 with, 2 with rules
 	esac
 }
 
-echo "bench: warm-up, then host overhead, $ROUNDS rounds without (twice), with LD_PRELOAD and with 1000 rules (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+echo "bench: warm-up, then host overhead, $ROUNDS rounds without (twice), with LD_PRELOAD and with 1000 rules, half before the VM and half after it (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 for v in 0 1 2; do variant "$v" "$BIN" host --quick >/dev/null || rc=1; done
-for ((r = 1; r <= ROUNDS; r++)); do
-	for v in $(rotate "$r" 0 0b 1 2); do
-		out=$(variant "$v" "$BIN" host "${HOST_ARGS[@]}") || rc=1
-		echo "HOST v=$v round=$r $out" >>"$raw"
-	done
-done
-mark host
-
-per=$(((SPAWN_RUNS + ROUNDS - 1) / ROUNDS))
-echo "bench: /bin/true start-up, $((per * ROUNDS)) runs per variant" >&2
-for ((r = 1; r <= ROUNDS; r++)); do
-	for v in $(rotate "$r" 0 0b 1 2); do
-		case $v in
-		0|0b) out=$("${PIN[@]}" "$BIN" spawn -n "$per" /bin/true) || rc=1 ;;
-		1) out=$("${PIN[@]}" "$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1 ;;
-		2) out=$(VSOCKIFY_CONFIG=$rules "${PIN[@]}" "$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1 ;;
-		esac
-		echo "SPAWN v=$v round=$r $out" >>"$raw"
-	done
-done
-mark spawn
-
 # The supervisor on this machine: only calls that are not ours (127.0.0.1,
 # a plain TCP socket), under novsock so that a mistake fails loudly.
 # v=0/0b: the static vsbench alone; v=1: under vsockify --supervise.
@@ -147,35 +125,65 @@ super_variant() { # V CMD...
 	if [[ $1 == 1 ]]; then shift; "${PIN[@]}" "$NOVSOCK" "$VSOCKIFY" --supervise "$@"
 	else shift; "${PIN[@]}" "$NOVSOCK" "$@"; fi
 }
-echo "bench: supervisor overhead on calls not ours, $ROUNDS rounds of static vsbench host -n $SUPER_HOST_N without (twice) and with --supervise" >&2
-for ((r = 1; r <= ROUNDS; r++)); do
-	for v in $(rotate "$r" 0 0b 1); do
-		out=$(super_variant "$v" "$SBIN" host -n "$SUPER_HOST_N") || rc=1
-		echo "SHOST v=$v round=$r $out" >>"$raw"
-	done
-done
-mark super_host
-
 # Start-up of a static program: vsockify must choose the supervisor by itself.
 check=$("$VSOCKIFY" --check "${STATIC_PROG[0]}" 2>&1 || true)
 echo "SCHECK $check" >>"$raw"
-if [[ $check == *"the supervisor"* ]]; then
-	per=$(((SUPER_SPAWN_RUNS + ROUNDS - 1) / ROUNDS))
-	echo "bench: static ${STATIC_PROG[*]} start-up, $((per * ROUNDS)) runs per variant, without (twice) and with vsockify ($check)" >&2
-	for ((r = 1; r <= ROUNDS; r++)); do
-		for v in $(rotate "$r" 0 0b 1); do
-			if [[ $v == 1 ]]; then
-				out=$("${PIN[@]}" "$NOVSOCK" "$BIN" spawn -n "$per" "$VSOCKIFY" "${STATIC_PROG[@]}") || rc=1
-			else
-				out=$("${PIN[@]}" "$NOVSOCK" "$BIN" spawn -n "$per" "${STATIC_PROG[@]}") || rc=1
-			fi
-			echo "SSPAWN v=$v round=$r $out" >>"$raw"
+
+# The host rounds FROM..TO of every host group.  Half run before the VM and
+# half after it, so that the spread of a host row covers the minutes a whole
+# run takes, not just the half-minute of one group.
+host_rounds() { # FROM TO
+	local from=$1 to=$2 r v out per
+	for ((r = from; r <= to; r++)); do
+		for v in $(rotate "$r" 0 0b 1 2); do
+			out=$(variant "$v" "$BIN" host "${HOST_ARGS[@]}") || rc=1
+			echo "HOST v=$v round=$r $out" >>"$raw"
 		done
 	done
-else
-	echo "bench: skipping the static start-up row: vsockify --check ${STATIC_PROG[0]} says: $check" >&2
-fi
-mark super_spawn
+	mark host
+
+	per=$(((SPAWN_RUNS + ROUNDS - 1) / ROUNDS))
+	echo "bench: /bin/true start-up, rounds $from-$to, $per runs per variant and round" >&2
+	for ((r = from; r <= to; r++)); do
+		for v in $(rotate "$r" 0 0b 1 2); do
+			case $v in
+			0|0b) out=$("${PIN[@]}" "$BIN" spawn -n "$per" /bin/true) || rc=1 ;;
+			1) out=$("${PIN[@]}" "$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1 ;;
+			2) out=$(VSOCKIFY_CONFIG=$rules "${PIN[@]}" "$BIN" spawn -n "$per" --preload "$LIB" /bin/true) || rc=1 ;;
+			esac
+			echo "SPAWN v=$v round=$r $out" >>"$raw"
+		done
+	done
+	mark spawn
+
+	echo "bench: supervisor overhead on calls not ours, rounds $from-$to of static vsbench host -n $SUPER_HOST_N without (twice) and with --supervise" >&2
+	for ((r = from; r <= to; r++)); do
+		for v in $(rotate "$r" 0 0b 1); do
+			out=$(super_variant "$v" "$SBIN" host -n "$SUPER_HOST_N") || rc=1
+			echo "SHOST v=$v round=$r $out" >>"$raw"
+		done
+	done
+	mark super_host
+
+	if [[ $check == *"the supervisor"* ]]; then
+		per=$(((SUPER_SPAWN_RUNS + ROUNDS - 1) / ROUNDS))
+		echo "bench: static ${STATIC_PROG[*]} start-up, rounds $from-$to, $per runs per variant and round, without (twice) and with vsockify ($check)" >&2
+		for ((r = from; r <= to; r++)); do
+			for v in $(rotate "$r" 0 0b 1); do
+				if [[ $v == 1 ]]; then
+					out=$("${PIN[@]}" "$NOVSOCK" "$BIN" spawn -n "$per" "$VSOCKIFY" "${STATIC_PROG[@]}") || rc=1
+				else
+					out=$("${PIN[@]}" "$NOVSOCK" "$BIN" spawn -n "$per" "${STATIC_PROG[@]}") || rc=1
+				fi
+				echo "SSPAWN v=$v round=$r $out" >>"$raw"
+			done
+		done
+	else
+		echo "bench: skipping the static start-up row: vsockify --check ${STATIC_PROG[0]} says: $check" >&2
+	fi
+	mark super_spawn
+}
+host_rounds 1 $(((ROUNDS + 1) / 2))
 
 echo "bench: the vsock paths inside the test VM (minutes under TCG)" >&2
 vm_rc=0
@@ -186,6 +194,7 @@ if ((vm_rc)); then
 	rc=1
 fi
 mark vm
+host_rounds $(((ROUNDS + 1) / 2 + 1)) "$ROUNDS"
 echo "LOAD phase=end loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)" >>"$raw"
 fi # report_only
 
