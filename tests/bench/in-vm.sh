@@ -20,7 +20,7 @@
 # One unmeasured warm-up round (--quick sizes) comes first.
 #
 # scale: one --hold server per path; the client holds 10 ... 10 000 live
-# connections and at each level runs 7 batches of 50 connect+close, each paired
+# connections and at each level runs 15 batches of 50 connect+close, each paired
 # with a batch to raw AF_VSOCK from the same process (--alt-raw): path A (raw
 # holding raw) gives the A/A pairs, path B (the library holding shimmed
 # connections) the B/A pairs at the same live count.

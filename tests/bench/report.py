@@ -312,6 +312,35 @@ def fmt_val(r, x):
     return f"{x:.3f}" if r["kind"] == "ratio" else fmt(x)
 
 
+def aa_for(r):
+    """The A/A row of r's test: the one of its group whose name, after
+    "A/A: ", shares the longest start with r's."""
+    def common(x, y):
+        n = 0
+        while n < min(len(x), len(y)) and x[n] == y[n]:
+            n += 1
+        return n
+    cands = [x for x in rows if x["noise"] and x["group"] == r["group"] and x["values"]]
+    name = r["measure"].removeprefix("1000 rules: ").removeprefix("supervised static client: ")
+    return max(cands, key=lambda x: common(x["measure"].removeprefix("A/A: "), name), default=None)
+
+
+def unclear_why(r):
+    aa = aa_for(r)
+    margin = abs(r["median"] - r["target"])
+    text = (f"{r['measure']}: median {fmt_val(r, r['median'])}, {fmt_val(r, margin)} from the target "
+            f"{fmt_val(r, r['target'])}; its rounds span {fmt_val(r, r['lo'])}–{fmt_val(r, r['hi'])}")
+    if aa:
+        centre = 1.0 if aa["kind"] == "ratio" else 0.0
+        drift = max(aa["hi"] - centre, centre - aa["lo"])
+        text += (f"; {aa['measure'].removeprefix('A/A: ')} against itself spans "
+                 f"{fmt_val(aa, aa['lo'])}–{fmt_val(aa, aa['hi'])} (±{fmt_val(aa, drift)})")
+        text += (": one round's noise is larger than the margin" if drift >= margin else
+                 ": the margin is larger than the A/A drift, so the row's own spread (the shimmed "
+                 "path's) is what straddles the target")
+    return text + "."
+
+
 def markdown(d, curve, ft, load, png_name):
     m = d["meta"]
     cov = {round(r["coverage"], 3) for r in rows if r["values"]}
@@ -369,6 +398,11 @@ def markdown(d, curve, ft, load, png_name):
         if r["verdict"] in ("ok", "MISS", "unclear"):
             summary.setdefault(r["verdict"], []).append(r["measure"])
     out.append("Targets: " + "; ".join(f"{k} {len(v)}" for k, v in sorted(summary.items())) + ".")
+    why = [unclear_why(r) for r in rows if r["verdict"] == "unclear"]
+    if why:
+        out += ["", "Why each unclear row is unclear: how far its median is from the target, "
+                "against how far its own test drifts from itself (its A/A row's range in this run).", ""]
+        out += [f"- {w}" for w in why]
     for f in d["failed"]:
         out.append(f"\nFAILED: {f}")
     return "\n".join(out) + "\n"

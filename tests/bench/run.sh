@@ -17,8 +17,9 @@
 # Every group runs "without" twice per round (variants 0 and 0b): 0b/0 is the
 # A/A row, the noise floor of that group in this run.  Rounds rotate the
 # order of the variants; each row is the median of its per-round ratios with
-# a distribution-free 95 % interval (tests/bench/report.py), and a verdict is
-# ok or MISS only when the interval lies wholly on one side of the target.
+# their range (tests/bench/report.py), and a verdict is ok only when every
+# round met the target, MISS only when none did.  The host groups run half
+# their rounds before the VM and half after it.
 # Host runs are pinned to one CPU (the last) when there is more than one.
 # No vsock traffic on this machine: everything over vsock runs in the VM.
 # Writes build/bench/{raw.txt,results.json,report.md,bench.png}; --publish

@@ -63,6 +63,15 @@ EOF
 	run row "getsockname, ns (with/without)"
 	[ "$output" = "1.02 0.99 1.05 unclear" ]
 	grep -q '| getsockname, ns (with/without) |.*| ≤ 1.02 | \*unclear\* |' "$TEST_TMP/out/report.md"
+	# and says why: the margin (0.000) against no A/A row here, then with one
+	grep -q '^- getsockname, ns (with/without): median 1.020, 0.000 from the target 1.020; its rounds span 0.990–1.050.$' "$TEST_TMP/out/report.md"
+	r=0
+	for f in 0.99 1.00 1.01 1.02 1.03 1.04 1.05; do
+		r=$((r + 1))
+		echo "HOST v=0b round=$r getsockname_ns=$(awk -v f=$f 'BEGIN{print 1000*(2-f)}')"
+	done >>"$TEST_TMP/raw"
+	python3 "$REPORT" "$TEST_TMP/raw" "$TEST_TMP/out" >/dev/null
+	grep -q '^- getsockname, ns (with/without): .*; getsockname (without/without) against itself spans 0.950–1.010 (±0.050): one round.s noise is larger than the margin.$' "$TEST_TMP/out/report.md"
 }
 
 @test "bench report: the range of the rounds, and how often another run's median lands in it" {
