@@ -35,6 +35,14 @@
 #include "supervisor.h"
 #include "super_dns.h"
 
+/* Linux 6.6; Debian 12's headers predate it. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
 static int listener;
 static const struct vsk_config *cfg;
 static const struct vsk_rules *rules;
@@ -81,13 +89,15 @@ void vsk_super_log(enum vsk_log_level level, const char *fmt, ...)
 struct call {
 	struct seccomp_notif n;
 	int pidfd; /* the calling process, opened when first needed */
+	bool pidfd_kept; /* pidfd belongs to the pidfd cache, not to the call */
 };
 
 static void call_done(struct call *c)
 {
-	if (c->pidfd >= 0)
+	if (c->pidfd >= 0 && !c->pidfd_kept)
 		close(c->pidfd);
 	c->pidfd = -1;
+	c->pidfd_kept = false;
 }
 
 static bool still_waiting(const struct call *c)
@@ -139,6 +149,8 @@ static enum call_kind kind_of(long nr)
 
 /* One line at the end, for `make bench` (notifications per connection)
  * and for anyone asking what the supervisor cost a program. */
+static bool sync_wake_up;
+
 static void log_statistics(void)
 {
 	unsigned long total = 0, ours = 0;
@@ -193,13 +205,57 @@ static pid_t tgid_of(pid_t tid)
 	return tgid;
 }
 
-static int call_pidfd(struct call *c)
+/* pidfds of the processes whose main thread called lately, kept open:
+ * opening and closing one per call, and the ID_VALID check a fresh one
+ * needs, were three of a swapped connect's two dozen syscalls.  A kept
+ * pidfd is always the process it was opened for; once that process has
+ * exited, pidfd_getfd fails (ESRCH) and the slot is opened again.  The
+ * main thread alone uses it. */
+#define PIDFD_CACHE 16
+static struct {
+	pid_t pid;
+	int pidfd_1; /* the pidfd + 1; 0: empty */
+} pidfds[PIDFD_CACHE];
+static unsigned pidfd_next;
+
+static int kept_pidfd(pid_t pid)
 {
-	if (c->pidfd >= 0)
-		return c->pidfd;
+	for (int i = 0; i < PIDFD_CACHE; i++)
+		if (pidfds[i].pidfd_1 && pidfds[i].pid == pid)
+			return pidfds[i].pidfd_1 - 1;
+	return -1;
+}
+
+static void forget_pidfd(int pidfd)
+{
+	for (int i = 0; i < PIDFD_CACHE; i++) {
+		if (pidfds[i].pidfd_1 == pidfd + 1) {
+			close(pidfd);
+			pidfds[i].pidfd_1 = 0;
+		}
+	}
+}
+
+static void keep_pidfd(struct call *c)
+{
+	unsigned slot = pidfd_next++ % PIDFD_CACHE;
+
+	if (pidfds[slot].pidfd_1)
+		close(pidfds[slot].pidfd_1 - 1);
+	pidfds[slot].pid = (pid_t)c->n.pid;
+	pidfds[slot].pidfd_1 = c->pidfd + 1;
+	c->pidfd_kept = true;
+}
+
+/* A fresh pidfd for the caller's process.  Only one opened from the
+ * caller's own id (a main thread: the id is the process's) is kept. */
+static int open_pidfd(struct call *c)
+{
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->n.pid, 0);
-	/* Not the leader: EINVAL until Linux 6.9, ENOENT since. */
-	if (c->pidfd < 0 && (errno == EINVAL || errno == ENOENT)) {
+	if (c->pidfd >= 0) {
+		keep_pidfd(c);
+	} else if (errno == EINVAL || errno == ENOENT) {
+		/* Not the leader: EINVAL until Linux 6.9, ENOENT since. */
 		pid_t tgid = tgid_of((pid_t)c->n.pid);
 		if (tgid > 0)
 			c->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
@@ -207,16 +263,29 @@ static int call_pidfd(struct call *c)
 	return c->pidfd;
 }
 
-/* Our copy of the caller's fd, or -1.  Checked after the copy: while the
- * call is still waiting, its thread (and so the pid we mapped) is the
- * same one that made it. */
+/* Our copy of the caller's fd, or -1.  A fresh pidfd is checked after the
+ * copy: while the call is still waiting, its thread (and so the pid we
+ * mapped) is the same one that made it.  A kept one needs no check: its
+ * process was alive from before this call was received until the copy,
+ * so the caller's id was that process's all along. */
 static int grab_fd(struct call *c, int fd)
 {
-	int pfd = call_pidfd(c), copy;
+	int copy;
 
-	if (pfd < 0 || fd < 0)
+	if (fd < 0)
 		return -1;
-	copy = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	if (c->pidfd < 0 && (c->pidfd = kept_pidfd((pid_t)c->n.pid)) >= 0) {
+		copy = (int)syscall(SYS_pidfd_getfd, c->pidfd, fd, 0);
+		if (copy >= 0 || errno != ESRCH) {
+			c->pidfd_kept = true;
+			return copy;
+		}
+		forget_pidfd(c->pidfd); /* that process has gone: this caller is another */
+		c->pidfd = -1;
+	}
+	if (c->pidfd < 0 && open_pidfd(c) < 0)
+		return -1;
+	copy = (int)syscall(SYS_pidfd_getfd, c->pidfd, fd, 0);
 	if (copy >= 0 && !still_waiting(c)) {
 		close(copy);
 		return -1;
@@ -293,22 +362,31 @@ static int fdinfo_open(pid_t tid, int fd)
 	return openat(f, name, O_RDONLY | O_CLOEXEC);
 }
 
-/* Was the caller's fd close-on-exec?  Our copy has its own fd flags. */
-static bool fd_cloexec(const struct call *c, int fd)
+/* The caller's fd's flags as fdinfo shows them: the open file's status
+ * flags (F_GETFL's), and O_CLOEXEC if the fd is close-on-exec (our copy
+ * has its own fd flags).  -1 if unreadable. */
+static long fd_flags(const struct call *c, int fd)
 {
 	char buf[256];
 	ssize_t n;
 	int f;
 
 	if ((f = fdinfo_open((pid_t)c->n.pid, fd)) < 0)
-		return false;
+		return -1;
 	n = read(f, buf, sizeof(buf) - 1);
 	close(f);
 	if (n <= 0)
-		return false;
+		return -1;
 	buf[n] = '\0';
 	const char *flags = strstr(buf, "flags:");
-	return flags && (strtoul(flags + 6, NULL, 8) & O_CLOEXEC);
+	return flags ? (long)strtoul(flags + 6, NULL, 8) : -1;
+}
+
+static bool fd_cloexec(const struct call *c, int fd)
+{
+	long fl = fd_flags(c, fd);
+
+	return fl >= 0 && (fl & O_CLOEXEC);
 }
 
 static int sock_int(int fd, int level, int opt)
@@ -534,6 +612,8 @@ static void start_job(struct call *c, int fd, void (*run)(struct job *), const s
 	}
 	*j = *tmpl;
 	j->c = *c;
+	if (c->pidfd_kept) /* the cache's: a job needs none */
+		j->c.pidfd = -1, j->c.pidfd_kept = false;
 	c->pidfd = -1; /* the job owns it now */
 	j->fd = fd;
 	j->run = run;
@@ -620,11 +700,10 @@ static bool take_waiting(int fd)
 
 static void connect_in_loop(struct call *c, int vfd, int fl, const struct sockaddr_vm *vm)
 {
-	/* The app's thread is in this very call, so the non-blocking moment
-	 * cannot be seen by it; the flag is the open file's, shared. */
+	/* vfd was made non-blocking (swap_in); the app's thread is in this
+	 * very call, so that moment cannot be seen by it. */
 	int r, err;
 
-	fcntl(vfd, F_SETFL, fl | O_NONBLOCK);
 	r = connect(vfd, (const struct sockaddr *)vm, sizeof(*vm));
 	err = errno;
 	fcntl(vfd, F_SETFL, fl);
@@ -696,13 +775,13 @@ static void carry_timeouts(int from, int to)
 }
 
 /* A fresh marked vsock socket put on the app's number in place of copy
- * (the app's TCP socket, whose file status flags are fl).  Returns our
- * copy of it, or -1 with *err. */
-static int swap_in(struct call *c, int app_fd, int copy, int fl, enum vsk_app_family fam,
-		   int rule, int *err)
+ * (the app's TCP socket; fdflags: fd_flags() of its fd).  The socket is
+ * non-blocking until connect_in_loop() gives it the app's flags.  Returns
+ * our copy of it, or -1 with *err. */
+static int swap_in(struct call *c, int app_fd, int copy, long fdflags,
+		   enum vsk_app_family fam, int rule, int *err)
 {
-	int vfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC |
-					   (fl >= 0 && (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+	int vfd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct seccomp_notif_addfd add = { .id = c->n.id, .flags = SECCOMP_ADDFD_FLAG_SETFD,
 					   .srcfd = 0, .newfd = (__u32)app_fd };
 
@@ -715,7 +794,7 @@ static int swap_in(struct call *c, int app_fd, int copy, int fl, enum vsk_app_fa
 	carry_timeouts(copy, vfd);
 	mark(vfd, fam, rule);
 	add.srcfd = (__u32)vfd;
-	add.newfd_flags = fd_cloexec(c, app_fd) ? O_CLOEXEC : 0;
+	add.newfd_flags = fdflags & O_CLOEXEC ? O_CLOEXEC : 0;
 	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
 		*err = errno; /* ENOENT: the caller went away before the swap */
 		close(vfd);
@@ -895,8 +974,10 @@ static void on_connect(struct call *c)
 			   : IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr)
 				   ? VSK_APP_MAPPED
 				   : VSK_APP_INET6;
-	fl = fcntl(copy, F_GETFL);
-	vfd = swap_in(c, fd, copy, fl, t.family, rule, &err);
+	/* one fdinfo read: F_GETFL's flags, and whether the fd is close-on-exec */
+	long fdflags = fd_flags(c, fd);
+	fl = fdflags >= 0 ? (int)(fdflags & ~(long)O_CLOEXEC) : fcntl(copy, F_GETFL);
+	vfd = swap_in(c, fd, copy, fdflags, t.family, rule, &err);
 	if (vfd < 0) {
 		close(copy);
 		if (err != ENOENT)
@@ -912,6 +993,8 @@ static void on_connect(struct call *c)
 	close(copy);
 	if (fl >= 0 && !(fl & O_NONBLOCK))
 		return connect_in_loop(c, vfd, fl, &j.vm);
+	if (fl < 0)
+		fcntl(vfd, F_SETFL, fcntl(vfd, F_GETFL) & ~O_NONBLOCK); /* as the app's, blocking */
 	answer_connect(c, vfd, vsock_connect(vfd, &j.vm));
 	close(vfd);
 }
@@ -1496,6 +1579,13 @@ void vsk_super_serve_tree(int lfd, const struct vsk_config *c, const struct vsk_
 	loop_fds[1] = (struct pollfd){ .fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK),
 				       .events = POLLIN };
 	vsk_super_dns_init(c, rs);
+	/* Linux 6.6+: the trapped thread hands its CPU straight to us and back,
+	 * rather than waking us wherever the scheduler likes.  Older kernels
+	 * refuse the ioctl, and the wake-up stays the ordinary one. */
+	sync_wake_up = ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+			     (__u64)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
+	vsk_super_log(VSK_LOG_DEBUG, "synchronous wake-ups (Linux 6.6): %s",
+		      sync_wake_up ? "on" : "not available");
 	reap(child, &status_fd);
 	for (;;) {
 		struct timespec now;

@@ -42,6 +42,16 @@ teardown() { common_teardown; }
 	[ "$output" = "supervised ok" ]
 }
 
+@test "Linux 6.6 and later: the supervisor asks for synchronous wake-ups" {
+	local major minor want
+	IFS=. read -r major minor _ <<<"$(uname -r)"
+	want="not available"
+	((major > 6 || (major == 6 && minor >= 6))) && want=on
+	VSOCKIFY_LOG=debug run "$VSOCKIFY" --supervise busybox true
+	[ "$status" -eq 0 ]
+	[[ $output == *"supervisor: synchronous wake-ups (Linux 6.6): $want"* ]]
+}
+
 @test "the program's exit status, and 128+N after signal N" {
 	run "$VSOCKIFY" busybox sh -c 'exit 9'
 	[ "$status" -eq 9 ]

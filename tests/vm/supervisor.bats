@@ -37,6 +37,21 @@ tcp_http() {
 	[ "$output" = "from vsk" ]
 }
 
+@test "one supervisor, 40 processes one after another, each connect translated (pidfd cache)" {
+	# More processes than the supervisor keeps pidfds for (16): each wget
+	# is a new process whose connect is ours, so the cache fills, evicts
+	# and reopens.  A wrong or stale pidfd leaves a connect untranslated
+	# (TCP to the fake: refused) and that fetch fails.
+	tcp_http tweb 18082
+	loop='n=0; for i in $(busybox seq 40); do
+		[ "$(busybox wget -q -O - "http://$1/")" = "from vsk" ] && n=$((n + 1)); done; echo "$n fetched"'
+	run busybox sh -c "$loop" sh 127.0.0.1:18082
+	[ "$output" = "40 fetched" ]
+	run "$VSOCKIFY" --supervise busybox sh -c "$loop" sh 127.128.0.1:8080
+	[ "$status" -eq 0 ]
+	[ "$output" = "40 fetched" ]
+}
+
 @test "strace: the vsock socket is the supervisor's, installed on the program's fd" {
 	run strace -f -qq -e trace=socket,connect -o "$TEST_TMP/st" \
 		"$VSOCKIFY" --supervise busybox wget -q -O - http://127.128.0.1:8080/
