@@ -32,7 +32,7 @@ HAVE_GO    := $(shell command -v $(GO) 2>/dev/null)
 HAVE_CC    := $(shell command -v $(CC) 2>/dev/null)
 
 .PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
-        fuzz stress tsan go-helpers musl musl-if-there
+        fuzz stress tsan go-helpers musl musl-if-there aarch64 aarch64-if-there
 
 # Static builds of some helpers: programs only the supervisor can translate.
 STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck \
@@ -136,6 +136,56 @@ $(MB)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h tests/helpers/mu
 	@mkdir -p $(MB)/helpers
 	$(MUSL_CC) $(MUSL_FLAGS) $(CFLAGS) -include tests/helpers/musl_compat.h -o $@ $< -pthread
 
+# ---- aarch64, cross-built (docs/setup.md, "aarch64") -------------------------
+# make ARCH=aarch64 (or make aarch64): the library, the wrapper, the unit
+# tests and the C test programs for arm64, with Debian's
+# gcc-aarch64-linux-gnu, in build/aarch64/.  On an arm64 machine plain
+# make builds natively into build/.  tests/host/aarch64.bats runs the arm64
+# unit tests and programs under qemu-aarch64 (qemu-user).
+AARCH_CC   ?= aarch64-linux-gnu-gcc
+HAVE_AARCH := $(shell command -v $(AARCH_CC) 2>/dev/null)
+AB         := $(B)/aarch64
+AARCH_HELPERS := $(patsubst tests/helpers/%.c,$(AB)/helpers/%,$(wildcard tests/helpers/*.c))
+AARCH_STATIC  := $(patsubst $(B)/helpers/static/%,$(AB)/helpers/static/%,$(STATIC_HELPERS))
+ifeq ($(ARCH),aarch64)
+.DEFAULT_GOAL := aarch64
+endif
+
+ifeq ($(HAVE_AARCH),)
+aarch64:
+	@echo "$(AARCH_CC) not found: make deps installs gcc-aarch64-linux-gnu" >&2; exit 1
+else
+aarch64: $(AB)/libvsockify.so $(AB)/vsockify $(AB)/test_core $(AARCH_HELPERS) $(AARCH_STATIC)
+endif
+
+# For the check targets: after make deps, as musl-if-there.
+aarch64-if-there: $(if $(filter check check-host,$(MAKECMDGOALS)),deps)
+	@if command -v $(AARCH_CC) >/dev/null 2>&1; then $(MAKE) -s aarch64; \
+	else echo "$(AARCH_CC) not found: skipping the aarch64 build and its tests" >&2; fi
+
+$(AB)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS)
+	@mkdir -p $(AB)
+	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
+	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
+
+$(AB)/vsockify: shim/vsockify.c $(SUPER_SRC) $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(AB)
+	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -DVSK_VERSION='"$(VERSION)"' \
+	    -DVSK_LIBDIR='"$(LIBDIR)"' -Ishim -o $@ $< $(SUPER_SRC) $(CORE_SRC) -pthread
+
+$(AB)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h
+	@mkdir -p $(AB)
+	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
+
+$(AB)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h
+	@mkdir -p $(AB)/helpers
+	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< -pthread
+
+$(AB)/helpers/static/%: tests/helpers/%.c
+	@mkdir -p $(AB)/helpers/static
+	@$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -static -o $@ $< -pthread 2>$@.err || { cat $@.err >&2; exit 1; }
+	@grep -v 'statically linked applications requires\|: in function' $@.err >&2 || true; rm -f $@.err
+
 # Sanitizer build of the library and unit tests, in build/asan/.
 asan-build:
 	@$(MAKE) -s B=$(B)/asan CFLAGS="-O1 -g $(SAN)" $(B)/asan/libvsockify.so $(B)/asan/test_core
@@ -150,10 +200,10 @@ $(B):
 deps:
 	@tests/install-deps.sh
 
-check: deps all asan-build musl-if-there
+check: deps all asan-build musl-if-there aarch64-if-there
 	@tests/run-all.sh
 
-check-host: all musl-if-there
+check-host: all musl-if-there aarch64-if-there
 	@tests/run-all.sh --host-only
 
 check-vm: deps all musl-if-there

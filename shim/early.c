@@ -11,6 +11,7 @@
  * what the app set, and tells the predictor, which then waits for two
  * more vsock connects.  docs/design.md, "Early vsock sockets". */
 #include <fcntl.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <string.h>
 #include <sys/time.h>

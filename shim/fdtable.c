@@ -12,6 +12,7 @@
  * it checked is still there (docs/design.md, "The swap and other threads"). */
 #include <linux/futex.h>
 #include <linux/kcmp.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <pthread.h>
 #include <sched.h>

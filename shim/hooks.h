@@ -5,6 +5,7 @@
 #ifndef VSOCKIFY_HOOKS_H
 #define VSOCKIFY_HOOKS_H
 
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <string.h>
 

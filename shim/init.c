@@ -6,6 +6,7 @@
 #include <link.h>
 #include <stdint.h>
 #include <fcntl.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>

@@ -8,6 +8,7 @@
  * every byte that could forge a line. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <stdarg.h>
 #include <stdio.h>

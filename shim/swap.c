@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <netinet/tcp.h>
 #include <string.h>

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h: older kernel headers need it */
 #include <linux/vm_sockets.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,6 +18,8 @@ declare -A want=(
 	[gnuplot]=gnuplot-nox
 	# make musl: the library and test programs built for musl programs
 	[musl-gcc]=musl-tools
+	# make aarch64: the arm64 cross build, and qemu-aarch64 to run its tests
+	[aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu [qemu-aarch64]=qemu-user
 	# Go: the compiler for tests/helpers/go/, and real Go programs (they
 	# make their own system calls, so only the supervisor reaches them)
 	[go]=golang-go [hey]=hey [webhook]=webhook [caddy]=caddy
@@ -38,6 +40,8 @@ done
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 # clang only recommends libFuzzer (make fuzz: -fsanitize=fuzzer).
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+# gcc-aarch64-linux-gnu only recommends the arm64 libc it links against.
+dpkg -s libc6-dev-arm64-cross >/dev/null 2>&1 || missing+=(libc6-dev-arm64-cross)
 # Libraries that tests/helpers/go/ builds against (GOPATH=/usr/share/gocode).
 dpkg -s golang-github-mdlayher-vsock-dev >/dev/null 2>&1 || missing+=(golang-github-mdlayher-vsock-dev)
 [[ ${#missing[@]} -eq 0 ]] && exit 0

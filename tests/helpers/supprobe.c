@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <linux/filter.h>
@@ -129,13 +130,22 @@ static int listener(const struct sockaddr_storage *ss, socklen_t len)
 	return fd;
 }
 
+/* aarch64 (and every newer architecture) has mkdirat only. */
+#ifdef __NR_mkdir
+#define PROBE_NR_MKDIR __NR_mkdir
+#define probe_mkdir(path) syscall(SYS_mkdir, path, 0700)
+#else
+#define PROBE_NR_MKDIR __NR_mkdirat
+#define probe_mkdir(path) syscall(SYS_mkdirat, AT_FDCWD, path, 0700)
+#endif
+
 /* Filters stack: the strictest answer wins, so ours still sees connect
  * unless this one refuses it first. */
 static void own_filter(int deny_connect_errno)
 {
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mkdir, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROBE_NR_MKDIR, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, deny_connect_errno ? SECCOMP_RET_ERRNO | (unsigned)deny_connect_errno
@@ -149,7 +159,7 @@ static void own_filter(int deny_connect_errno)
 		printf("filter=%s\n", ename(errno));
 		exit(1);
 	}
-	printf("mkdir=%s\n", syscall(SYS_mkdir, "/tmp/supprobe-never", 0700) ? ename(errno) : "0");
+	printf("mkdir=%s\n", probe_mkdir("/tmp/supprobe-never") ? ename(errno) : "0");
 }
 
 static int thread_listener;
