@@ -155,36 +155,16 @@ ifeq ($(HAVE_AARCH),)
 aarch64:
 	@echo "$(AARCH_CC) not found: make deps installs gcc-aarch64-linux-gnu" >&2; exit 1
 else
-aarch64: $(AB)/libvsockify.so $(AB)/vsockify $(AB)/test_core $(AARCH_HELPERS) $(AARCH_STATIC)
+# The native rules, with the cross compiler and B=build/aarch64.
+aarch64:
+	@$(MAKE) -s B=$(AB) CC=$(AARCH_CC) $(AB)/libvsockify.so $(AB)/vsockify $(AB)/test_core \
+	    $(AARCH_HELPERS) $(AARCH_STATIC)
 endif
 
 # For the check targets: after make deps, as musl-if-there.
 aarch64-if-there: $(if $(filter check check-host,$(MAKECMDGOALS)),deps)
 	@if command -v $(AARCH_CC) >/dev/null 2>&1; then $(MAKE) -s aarch64; \
 	else echo "$(AARCH_CC) not found: skipping the aarch64 build and its tests" >&2; fi
-
-$(AB)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS)
-	@mkdir -p $(AB)
-	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
-	    $(CORE_SRC) $(SHIM_SRC) -ldl -pthread
-
-$(AB)/vsockify: shim/vsockify.c $(SUPER_SRC) $(CORE_SRC) $(HEADERS)
-	@mkdir -p $(AB)
-	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -DVSK_VERSION='"$(VERSION)"' \
-	    -DVSK_LIBDIR='"$(LIBDIR)"' -Ishim -o $@ $< $(SUPER_SRC) $(CORE_SRC) -pthread
-
-$(AB)/test_core: tests/unit/test_core.c $(CORE_SRC) shim/core/core.h
-	@mkdir -p $(AB)
-	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -Ishim -o $@ $< $(CORE_SRC)
-
-$(AB)/helpers/%: tests/helpers/%.c tests/helpers/malloc_storm.h
-	@mkdir -p $(AB)/helpers
-	$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< -pthread
-
-$(AB)/helpers/static/%: tests/helpers/%.c
-	@mkdir -p $(AB)/helpers/static
-	@$(AARCH_CC) $(BASEFLAGS) $(CFLAGS) -static -o $@ $< -pthread 2>$@.err || { cat $@.err >&2; exit 1; }
-	@grep -v 'statically linked applications requires\|: in function' $@.err >&2 || true; rm -f $@.err
 
 # Sanitizer build of the library and unit tests, in build/asan/.
 asan-build:

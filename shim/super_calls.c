@@ -149,8 +149,6 @@ static enum call_kind kind_of(long nr)
 
 /* One line at the end, for `make bench` (notifications per connection)
  * and for anyone asking what the supervisor cost a program. */
-static bool sync_wake_up;
-
 static void log_statistics(void)
 {
 	unsigned long total = 0, ours = 0;
@@ -1582,8 +1580,8 @@ void vsk_super_serve_tree(int lfd, const struct vsk_config *c, const struct vsk_
 	/* Linux 6.6+: the trapped thread hands its CPU straight to us and back,
 	 * rather than waking us wherever the scheduler likes.  Older kernels
 	 * refuse the ioctl, and the wake-up stays the ordinary one. */
-	sync_wake_up = ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
-			     (__u64)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
+	bool sync_wake_up = ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+				  (__u64)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
 	vsk_super_log(VSK_LOG_DEBUG, "synchronous wake-ups (Linux 6.6): %s",
 		      sync_wake_up ? "on" : "not available");
 	reap(child, &status_fd);
