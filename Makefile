@@ -27,24 +27,34 @@ GO         ?= go
 GO_DIRS    := $(wildcard tests/helpers/go/*/main.go)
 GO_HELPERS := $(patsubst tests/helpers/go/%/main.go,$(B)/helpers/go/%,$(GO_DIRS))
 GO_ENV     := GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOPROXY=off \
-              GOCACHE=$(abspath $(B))/go-cache
+              GOCACHE=$(abspath $(B))/go-cache $(if $(GOARCH),GOARCH=$(GOARCH))
 HAVE_GO    := $(shell command -v $(GO) 2>/dev/null)
 HAVE_CC    := $(shell command -v $(CC) 2>/dev/null)
 
-.PHONY: all check check-host check-vm demo deps install uninstall clean asan asan-build bench valgrind \
-        fuzz stress tsan go-helpers musl musl-if-there aarch64 aarch64-if-there
+.PHONY: all check check-host check-vm check-arm64 demo deps install uninstall clean asan asan-build \
+        bench valgrind fuzz stress tsan go-helpers musl musl-if-there aarch64 aarch64-if-there
 
 # Static builds of some helpers: programs only the supervisor can translate.
 STATIC_HELPERS := $(B)/helpers/static/supprobe $(B)/helpers/static/addrcheck \
                   $(B)/helpers/static/vsbench
 
-all: $(B)/libvsockify.so $(B)/vsockify $(B)/test_core $(HELPERS) $(STATIC_HELPERS) go-helpers \
-     $(B)/stress/stress-static
+all: $(B)/libvsockify.so $(B)/vsockify $(B)/vsockify-vm $(B)/test_core $(HELPERS) $(STATIC_HELPERS) \
+     go-helpers $(B)/stress/stress-static
 
 # The stress program, static: tests/vm/stress.bats runs it without the
 # supervisor too, as the control that must fail.
 $(B)/stress/stress-static: tests/stress/stress.c tests/stress/run.sh | $(B)
-	@tests/stress/run.sh --build-only --supervised
+	@VSOCKIFY_BUILD_DIR=$(B) CC=$(CC) tests/stress/run.sh --build-only --supervised
+
+# The preloaded stress program.  Natively tests/stress/run.sh builds it on
+# demand; an arm64 guest has no compiler, so make aarch64 builds it here.
+$(B)/stress/stress: tests/stress/stress.c tests/stress/run.sh | $(B)
+	@VSOCKIFY_BUILD_DIR=$(B) CC=$(CC) tests/stress/run.sh --build-only
+
+# The throwaway vsock VM (man/vsockify-vm.1): a script, copied so that
+# build/ holds every command.
+$(B)/vsockify-vm: shim/vsockify-vm | $(B)
+	@install -m 0755 $< $@
 
 $(B)/libvsockify.so: $(CORE_SRC) $(SHIM_SRC) $(HEADERS) | $(B)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -shared -Wl,-z,defs -Wl,-z,now -o $@ \
@@ -157,12 +167,13 @@ aarch64:
 else
 # The native rules, with the cross compiler and B=build/aarch64.
 aarch64:
-	@$(MAKE) -s B=$(AB) CC=$(AARCH_CC) $(AB)/libvsockify.so $(AB)/vsockify $(AB)/test_core \
-	    $(AARCH_HELPERS) $(AARCH_STATIC)
+	@$(MAKE) -s B=$(AB) CC=$(AARCH_CC) GOARCH=arm64 $(AB)/libvsockify.so $(AB)/vsockify \
+	    $(AB)/vsockify-vm $(AB)/test_core $(AARCH_HELPERS) $(AARCH_STATIC) go-helpers \
+	    $(AB)/stress/stress-static $(AB)/stress/stress
 endif
 
 # For the check targets: after make deps, as musl-if-there.
-aarch64-if-there: $(if $(filter check check-host,$(MAKECMDGOALS)),deps)
+aarch64-if-there: $(if $(filter check check-host check-vm,$(MAKECMDGOALS)),deps)
 	@if command -v $(AARCH_CC) >/dev/null 2>&1; then $(MAKE) -s aarch64; \
 	else echo "$(AARCH_CC) not found: skipping the aarch64 build and its tests" >&2; fi
 
@@ -186,14 +197,19 @@ check: deps all asan-build musl-if-there aarch64-if-there
 check-host: all musl-if-there aarch64-if-there
 	@tests/run-all.sh --host-only
 
-check-vm: deps all musl-if-there
+check-vm: deps all musl-if-there aarch64-if-there
 	@tests/run-all.sh --vm-only
+
+# Every VM suite in the arm64 test VM (vsockify-vm --arch aarch64), against
+# the arm64 build; make check runs a subset (tests/run-all.sh).
+check-arm64: deps all aarch64
+	@tests/run-all.sh --arm64
 
 demo: deps all
 	@tests/vm/run-in-vm.sh -- tests/demo.sh
 
-bench: deps all
-	@tests/bench/run.sh $(if $(QUICK),--quick) $(if $(PUBLISH),--publish)
+bench: deps all $(if $(filter aarch64,$(ARCH)),aarch64)
+	@tests/bench/run.sh $(if $(QUICK),--quick) $(if $(PUBLISH),--publish) $(if $(ARCH),--arch $(ARCH))
 
 valgrind: deps all
 	@tests/vm/run-in-vm.sh -- bats --tap tests/vm/valgrind.bats
@@ -218,20 +234,23 @@ tsan: deps all
 
 # The musl library (when musl-gcc is there) goes to $(LIBDIR)/musl/, where
 # the wrapper looks for it for a musl program, as build/musl/ beside build/.
-install: $(B)/libvsockify.so $(B)/vsockify $(if $(HAVE_MUSL),$(MB)/libvsockify.so)
+install: $(B)/libvsockify.so $(B)/vsockify $(B)/vsockify-vm $(if $(HAVE_MUSL),$(MB)/libvsockify.so)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(B)/libvsockify.so $(DESTDIR)$(LIBDIR)/libvsockify.so
 	$(if $(HAVE_MUSL),install -d $(DESTDIR)$(LIBDIR)/musl)
 	$(if $(HAVE_MUSL),install -m 0644 $(MB)/libvsockify.so $(DESTDIR)$(LIBDIR)/musl/libvsockify.so)
 	install -m 0755 $(B)/vsockify $(DESTDIR)$(BINDIR)/vsockify
+	install -m 0755 $(B)/vsockify-vm $(DESTDIR)$(BINDIR)/vsockify-vm
 	install -m 0644 man/vsockify.1 $(DESTDIR)$(MANDIR)/man1/vsockify.1
+	install -m 0644 man/vsockify-vm.1 $(DESTDIR)$(MANDIR)/man1/vsockify-vm.1
 	install -m 0644 man/vsockify.conf.5 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/musl/libvsockify.so
 	-rmdir $(DESTDIR)$(LIBDIR)/musl 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libvsockify.so $(DESTDIR)$(BINDIR)/vsockify \
+	    $(DESTDIR)$(BINDIR)/vsockify-vm $(DESTDIR)$(MANDIR)/man1/vsockify-vm.1 \
 	    $(DESTDIR)$(MANDIR)/man1/vsockify.1 $(DESTDIR)$(MANDIR)/man5/vsockify.conf.5
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
 	-rmdir $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 2>/dev/null

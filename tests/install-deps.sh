@@ -20,6 +20,8 @@ declare -A want=(
 	[musl-gcc]=musl-tools
 	# make aarch64: the arm64 cross build, and qemu-aarch64 to run its tests
 	[aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu [qemu-aarch64]=qemu-user
+	# the arm64 test VM (vsockify-vm --arch aarch64): its CPU, its userland
+	[qemu-system-aarch64]=qemu-system-arm [mmdebstrap]=mmdebstrap
 	# Go: the compiler for tests/helpers/go/, and real Go programs (they
 	# make their own system calls, so only the supervisor reaches them)
 	[go]=golang-go [hey]=hey [webhook]=webhook [caddy]=caddy

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # run.sh [--quick] [--rounds N] [--no-scale] [--scale-counts L] [--publish]
-#        [--report-only]: `make bench` (QUICK=1: --quick, PUBLISH=1: --publish).
+#        [--report-only] [--arch aarch64]: `make bench` (QUICK=1: --quick,
+#        PUBLISH=1: --publish, ARCH=aarch64: --arch aarch64).
+# --arch aarch64 (on x86-64) runs only group 4, in the arm64 test VM against
+# the arm64 build (build/aarch64), into build/bench/aarch64/: the host
+# groups measure this machine's own CPU, which is not an arm64 one.
 # Host side:
 #   1. host-side overhead of the preloaded library on calls it does not
 #      translate (vsbench host), with and without LD_PRELOAD and with 1 000
@@ -37,7 +41,7 @@ SBIN=build/helpers/static/vsbench
 NOVSOCK=build/helpers/novsock
 VSOCKIFY=build/vsockify
 STATIC_PROG=(/bin/busybox true)
-quick=0 report_only=0 publish=0 rounds= vm_args=()
+quick=0 report_only=0 publish=0 rounds= vm_args=() arch=
 while (($#)); do
 	case $1 in
 	--quick) quick=1 ;;
@@ -46,6 +50,7 @@ while (($#)); do
 	--scale-counts) vm_args+=(--scale-counts "$2"); shift ;;
 	--publish) publish=1 ;;
 	--report-only) report_only=1 ;;
+	--arch) arch=$2; shift ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -58,6 +63,17 @@ else
 	SUPER_HOST_N=${VSBENCH_SUPER_HOST_N:-3000} SUPER_SPAWN_RUNS=${VSBENCH_SUPER_SPAWN_RUNS:-1100}
 fi
 [[ -n $rounds ]] && vm_args+=(--rounds "$rounds")
+vm_opts=()
+foreign=0
+case $arch in
+'' | "$(uname -m)") ;;
+aarch64)
+	[[ -f build/aarch64/libvsockify.so && -x build/aarch64/helpers/vsbench ]] ||
+		{ echo "run.sh: build the arm64 tree first (make aarch64)" >&2; exit 2; }
+	((publish)) && { echo "run.sh: --publish takes the native run only" >&2; exit 2; }
+	OUT=build/bench/aarch64 vm_opts=(--arch aarch64) foreign=1 ;;
+*) echo "run.sh: --arch $arch: only aarch64 is supported" >&2; exit 2 ;;
+esac
 [[ -x $BIN && -f $LIB && -x $SBIN && -x $NOVSOCK && -x $VSOCKIFY ]] ||
 	{ echo "run.sh: build first (make bench)" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -184,18 +200,18 @@ host_rounds() { # FROM TO
 	fi
 	mark super_spawn
 }
-host_rounds 1 $(((ROUNDS + 1) / 2))
+((foreign)) || host_rounds 1 $(((ROUNDS + 1) / 2))
 
 echo "bench: the vsock paths inside the test VM (minutes under TCG)" >&2
 vm_rc=0
-tests/vm/run-in-vm.sh --timeout 1200 -- tests/bench/in-vm.sh "${vm_args[@]}" | tee -a "$raw" |
+tests/vm/run-in-vm.sh --timeout 1200 "${vm_opts[@]}" -- tests/bench/in-vm.sh "${vm_args[@]}" | tee -a "$raw" |
 	grep --line-buffered -E '^(FAILED|DONE)' >&2 || vm_rc=${PIPESTATUS[0]}
 if ((vm_rc)); then
 	echo "bench: the in-VM run failed (exit $vm_rc)" >&2
 	rc=1
 fi
 mark vm
-host_rounds $(((ROUNDS + 1) / 2 + 1)) "$ROUNDS"
+((foreign)) || host_rounds $(((ROUNDS + 1) / 2 + 1)) "$ROUNDS"
 echo "LOAD phase=end loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)" >>"$raw"
 fi # report_only
 

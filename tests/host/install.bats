@@ -47,24 +47,32 @@ files_under() {
 # musl_lib LIBDIR: a newline and the musl library's path, or nothing.
 musl_lib() { command -v musl-gcc >/dev/null && printf '\n%s' "$1/vsockify/musl/libvsockify.so"; true; }
 
-@test "make install DESTDIR= PREFIX=/usr puts exactly the four files (five with musl) in place" {
+@test "make install DESTDIR= PREFIX=/usr puts exactly the six files (seven with musl) in place" {
 	run make -s -C "$ROOT" install DESTDIR="$TEST_TMP/root" PREFIX=/usr
 	[ "$status" -eq 0 ]
 	run files_under "$TEST_TMP/root"
 	[ "$status" -eq 0 ]
 	[ "$output" = "usr/bin/vsockify
+usr/bin/vsockify-vm
 usr/lib/vsockify/libvsockify.so$(musl_lib usr/lib)
+usr/share/man/man1/vsockify-vm.1
 usr/share/man/man1/vsockify.1
 usr/share/man/man5/vsockify.conf.5" ]
 	run stat -c '%a %n' "$TEST_TMP/root/usr/bin/vsockify" \
 		"$TEST_TMP/root/usr/lib/vsockify/libvsockify.so" \
 		"$TEST_TMP/root/usr/share/man/man1/vsockify.1" \
-		"$TEST_TMP/root/usr/share/man/man5/vsockify.conf.5"
+		"$TEST_TMP/root/usr/share/man/man5/vsockify.conf.5" \
+		"$TEST_TMP/root/usr/bin/vsockify-vm" \
+		"$TEST_TMP/root/usr/share/man/man1/vsockify-vm.1"
 	[ "${lines[0]}" = "755 $TEST_TMP/root/usr/bin/vsockify" ]
 	[ "${lines[1]}" = "644 $TEST_TMP/root/usr/lib/vsockify/libvsockify.so" ]
 	[ "${lines[2]}" = "644 $TEST_TMP/root/usr/share/man/man1/vsockify.1" ]
 	[ "${lines[3]}" = "644 $TEST_TMP/root/usr/share/man/man5/vsockify.conf.5" ]
-	# The installed pages are the ones in the tree.
+	[ "${lines[4]}" = "755 $TEST_TMP/root/usr/bin/vsockify-vm" ]
+	[ "${lines[5]}" = "644 $TEST_TMP/root/usr/share/man/man1/vsockify-vm.1" ]
+	# The installed files are the ones in the tree.
+	cmp "$ROOT/shim/vsockify-vm" "$TEST_TMP/root/usr/bin/vsockify-vm"
+	cmp "$ROOT/man/vsockify-vm.1" "$TEST_TMP/root/usr/share/man/man1/vsockify-vm.1"
 	cmp "$ROOT/man/vsockify.1" "$TEST_TMP/root/usr/share/man/man1/vsockify.1"
 	cmp "$ROOT/man/vsockify.conf.5" "$TEST_TMP/root/usr/share/man/man5/vsockify.conf.5"
 }
@@ -73,7 +81,9 @@ usr/share/man/man5/vsockify.conf.5" ]
 	need_prefix_install
 	run files_under "$PFX"
 	[ "$output" = "bin/vsockify
+bin/vsockify-vm
 lib/vsockify/libvsockify.so$(musl_lib lib)
+share/man/man1/vsockify-vm.1
 share/man/man1/vsockify.1
 share/man/man5/vsockify.conf.5" ]
 	[ -f "$BATS_FILE_TMPDIR/b/libvsockify.so" ]
@@ -111,10 +121,11 @@ share/man/man5/vsockify.conf.5" ]
 	[[ $output =~ (^|$'\n')(127\.128\.0\.3|100::7673:6f63:0:3)[[:space:]]+vsock-3\.local ]]
 }
 
-@test "man -l renders both installed pages, groff -ww finds nothing to warn about" {
+@test "man -l renders the three installed pages, groff -ww finds nothing to warn about" {
 	need_prefix_install
 	local page
-	for page in "$PFX/share/man/man1/vsockify.1" "$PFX/share/man/man5/vsockify.conf.5"; do
+	for page in "$PFX/share/man/man1/vsockify.1" "$PFX/share/man/man5/vsockify.conf.5" \
+		"$PFX/share/man/man1/vsockify-vm.1"; do
 		run env MANWIDTH=80 man -l "$page"
 		[ "$status" -eq 0 ]
 		[ -n "$output" ]
@@ -129,6 +140,9 @@ share/man/man5/vsockify.conf.5" ]
 	run env MANWIDTH=80 man -l "$PFX/share/man/man5/vsockify.conf.5"
 	[[ $output == *"VSOCKIFY.CONF(5)"* ]]
 	[[ $output == *"listen  *:9000              vsock:any"* ]]
+	run env MANWIDTH=80 man -l "$PFX/share/man/man1/vsockify-vm.1"
+	[[ $output == *"VSOCKIFY-VM(1)"* ]]
+	[[ $output == *"124    the --timeout stopped the VM"* ]]
 }
 
 @test "make uninstall leaves no file behind, and keeps a directory that is not empty" {

@@ -48,12 +48,13 @@ else
 	libs=()
 fi
 
-bin=build/stress/$name
+build=${VSOCKIFY_BUILD_DIR:-build}
+bin=$build/stress/$name
 stale=0
 [[ -x $bin ]] || stale=1
 for f in "${deps[@]}"; do [[ $f -nt $bin ]] && stale=1; done
 if ((stale || build_only)); then
-	out=build/stress
+	out=$build/stress
 	if ! mkdir -p "$out" 2>/dev/null || [[ ! -w $out ]]; then
 		out=$(mktemp -d "${TMPDIR:-/tmp}/vsockify-stress.XXXXXX")
 		trap 'rm -rf "$out"' EXIT

@@ -41,12 +41,12 @@ t.connect(("127.0.0.1", 7201))
 print("reused", t.getpeername(), t.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN))
 # close and close_range must forget the number: a native vsock socket put
 # there behind every hook's back (raw syscalls) must not be translated.
-import ctypes
+import ctypes, platform
 libc = ctypes.CDLL(None, use_errno=True)
-SYS_socket, SYS_dup2 = 41, 33
+SYS_socket, SYS_dup3 = {"x86_64": (41, 292), "aarch64": (198, 24)}[platform.machine()]
 def native_vsock_at(n):
     v = libc.syscall(SYS_socket, socket.AF_VSOCK, socket.SOCK_STREAM, 0)
-    assert v >= 0 and libc.syscall(SYS_dup2, v, n) == n
+    assert v >= 0 and libc.syscall(SYS_dup3, v, n, 0) == n
     os.close(v)
     return socket.socket(fileno=n)   # python asks getsockname for the family
 u = socket.create_connection(("vsock-1.local", 7200))
