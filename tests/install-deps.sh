@@ -44,6 +44,9 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
 # gcc-aarch64-linux-gnu only recommends the arm64 libc it links against.
 dpkg -s libc6-dev-arm64-cross >/dev/null 2>&1 || missing+=(libc6-dev-arm64-cross)
+# mmdebstrap only recommends what it uses to find the suite's keyring and
+# codename; the arm64 userland build needs them.
+for p in gpg libdistro-info-perl libdpkg-perl; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # Libraries that tests/helpers/go/ builds against (GOPATH=/usr/share/gocode).
 dpkg -s golang-github-mdlayher-vsock-dev >/dev/null 2>&1 || missing+=(golang-github-mdlayher-vsock-dev)
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -104,21 +104,33 @@ except OSError as e: print(3, e.strerror)'
 3 No such device" ]
 }
 
-@test "--accel auto picks KVM when /dev/kvm is usable and falls back to TCG when its guest never starts" {
+@test "--accel auto picks KVM when /dev/kvm is usable, falls back to TCG when its guest never starts, and remembers" {
 	# VSOCKIFY_VM_KVM_BOOT_WAIT=0: a KVM guest must have started at once,
 	# which none does, so the fallback is always taken where KVM is chosen.
-	run --separate-stderr env VSOCKIFY_VM_KVM_BOOT_WAIT=0 "$VM" -- uname -m
+	# A cache of its own, so that the verdict is this test's.
+	local c=$TEST_TMP/cache shared=${VSOCKIFY_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vsockify-vm}
+	mkdir -p "$c/debs"
+	cp -r "$shared/x86_64" "$c/"
+	cp -l "$shared"/debs/*.deb "$c/debs/" 2>/dev/null || cp "$shared"/debs/*.deb "$c/debs/"
+	run --separate-stderr env VSOCKIFY_VM_CACHE="$c" VSOCKIFY_VM_KVM_BOOT_WAIT=0 "$VM" -- uname -m
 	[ "$status" -eq 0 ]
 	[ "$output" = x86_64 ]
+	[[ $stderr == *"booting a x86_64 guest, software emulation (TCG),"* ]]
 	if [[ -c /dev/kvm && -r /dev/kvm && -w /dev/kvm ]]; then
 		[[ $stderr == *"booting a x86_64 guest, KVM,"* ]]
 		[[ $stderr == *"the KVM guest did not start within 0 s: booting again under software emulation"* ]]
+		[ "$(cat "$c/kvm-never-started")" = "$(uname -r)" ]
+		# the next run does not try again
+		run --separate-stderr env VSOCKIFY_VM_CACHE="$c" "$VM" -- true
+		[ "$status" -eq 0 ]
+		[[ $stderr == *"KVM guests did not start on this machine before"* ]]
+		[[ $stderr != *"guest, KVM"* ]]
 	else
 		[[ $stderr != *KVM* ]]
+		[ ! -e "$c/kvm-never-started" ]
 	fi
-	[[ $stderr == *"booting a x86_64 guest, software emulation (TCG),"* ]]
 	# An explicit --accel tcg never tries KVM.
-	run --separate-stderr "$VM" --accel tcg -- true
+	run --separate-stderr env VSOCKIFY_VM_CACHE="$c" "$VM" --accel tcg -- true
 	[ "$status" -eq 0 ]
 	[[ $stderr != *KVM* ]]
 }
@@ -204,8 +216,9 @@ vsock (1, 7002)" ]
 	run pgrep -f "qemu-system-x86_64 .*path=$TEST_TMP,"
 	[ "$status" -eq 0 ]
 	kill -TERM "$pid"
-	run wait "$pid"
-	[ "$status" -eq 143 ]
+	local st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 143 ]
 	for ((i = 0; i < 50; i++)); do pgrep -f "qemu-system-x86_64 .*path=$TEST_TMP," >/dev/null || break; sleep 0.2; done
 	run pgrep -f "qemu-system-x86_64 .*path=$TEST_TMP,"
 	[ "$status" -eq 1 ]
