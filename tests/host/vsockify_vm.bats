@@ -15,6 +15,19 @@ setup() {
 }
 teardown() { common_teardown; }
 
+# The cache the other tests filled (build/vsockify-vm's default).
+shared_cache() { echo "${VSOCKIFY_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vsockify-vm}"; }
+
+# own_cache DIR: a cache of this test's own, with the shared cache's built
+# x86_64 files and kernel packages (hard links where possible): no download.
+own_cache() {
+	local shared
+	shared=$(shared_cache)
+	mkdir -p "$1/debs"
+	cp -r "$shared/x86_64" "$1/"
+	cp -l "$shared"/debs/*.deb "$1/debs/" 2>/dev/null || cp "$shared"/debs/*.deb "$1/debs/"
+}
+
 @test "usage errors exit 125 with a message, and boot nothing" {
 	run --separate-stderr "$VM"
 	[ "$status" -eq 125 ]
@@ -108,10 +121,8 @@ except OSError as e: print(3, e.strerror)'
 	# VSOCKIFY_VM_KVM_BOOT_WAIT=0: a KVM guest must have started at once,
 	# which none does, so the fallback is always taken where KVM is chosen.
 	# A cache of its own, so that the verdict is this test's.
-	local c=$TEST_TMP/cache shared=${VSOCKIFY_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vsockify-vm}
-	mkdir -p "$c/debs"
-	cp -r "$shared/x86_64" "$c/"
-	cp -l "$shared"/debs/*.deb "$c/debs/" 2>/dev/null || cp "$shared"/debs/*.deb "$c/debs/"
+	local c=$TEST_TMP/cache
+	own_cache "$c"
 	run --separate-stderr env VSOCKIFY_VM_CACHE="$c" VSOCKIFY_VM_KVM_BOOT_WAIT=0 "$VM" -- uname -m
 	[ "$status" -eq 0 ]
 	[ "$output" = x86_64 ]
@@ -136,11 +147,10 @@ except OSError as e: print(3, e.strerror)'
 }
 
 @test "the cache: the first --prepare builds, the second reuses, a changed stamp rebuilds" {
-	local c=$TEST_TMP/cache deb
-	mkdir -p "$c/debs"
+	local c=$TEST_TMP/cache
 	# The kernel package from the shared cache, so nothing is downloaded.
-	deb=$(ls "${VSOCKIFY_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vsockify-vm}"/debs/linux-image-*_amd64.deb | tail -n1)
-	ln "$deb" "$c/debs/" 2>/dev/null || cp "$deb" "$c/debs/"
+	own_cache "$c"
+	rm -rf "$c/x86_64"
 	run --separate-stderr env VSOCKIFY_VM_CACHE="$c" "$VM" --prepare
 	[ "$status" -eq 0 ]
 	[[ $stderr == *"built the x86_64 kernel"* ]]
@@ -151,13 +161,15 @@ except OSError as e: print(3, e.strerror)'
 	[[ $stderr == *"ready: $c/x86_64"* ]]
 	echo old >"$c/x86_64/stamp"
 	run --separate-stderr env VSOCKIFY_VM_CACHE="$c" "$VM" --prepare
+	[ "$status" -eq 0 ]
 	[[ $stderr == *"built the x86_64 kernel"* ]]
 }
 
 @test "a VM that cannot boot gives status 125 and the end of its console" {
 	local c=$TEST_TMP/cache
-	mkdir -p "$c"
-	cp -r "${VSOCKIFY_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vsockify-vm}/x86_64" "$c/"
+	own_cache "$c"
+	# up to date for this vsockify-vm first, or the corrupt file is rebuilt
+	env VSOCKIFY_VM_CACHE="$c" "$VM" -q --prepare
 	head -c 4096 /dev/urandom >"$c/x86_64/initramfs.cpio.gz"
 	run --separate-stderr env VSOCKIFY_VM_CACHE="$c" "$VM" --accel tcg --timeout 120 -- echo never
 	[ "$status" -eq 125 ]
