@@ -81,9 +81,12 @@ $(B)/helpers/static/%: tests/helpers/%.c | $(B)
 
 # Static, pure Go (what the preload library cannot reach), and one cgo
 # build of gonet, dynamic like most packaged Go programs.
+# go is looked for when the rule runs, not when make reads this file: make
+# check installs golang-go (deps) in the same make run, after parsing.
 ifeq ($(HAVE_GO),)
 go-helpers:
-	@echo "go not found: skipping the Go test helpers (make deps installs golang-go)"
+	@if command -v $(GO) >/dev/null 2>&1; then $(MAKE) --no-print-directory go-helpers; \
+	else echo "go not found: skipping the Go test helpers (make deps installs golang-go)"; fi
 else
 go-helpers: $(GO_HELPERS) $(if $(HAVE_CC),$(B)/helpers/go/gonet-cgo)
 
