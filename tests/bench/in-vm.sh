@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# in-vm.sh [--quick] [--rounds N] [--no-scale] [--no-pin] [--scale-counts L,...]:
-# the in-VM half of `make bench`.
+# in-vm.sh [--quick] [--rounds N] [--fills K] [--part P/Q] [--no-scale] [--no-pin]
+#          [--scale-counts L,...]: the in-VM part of `make bench`.
 # Runs INSIDE the test VM only (tests/vm/run-in-vm.sh -- tests/bench/in-vm.sh):
 # every byte here goes over the guest's vsock_loopback transport.
 #
@@ -19,11 +19,19 @@
 # every round holds one run of each; bench/report.py takes per-round ratios.
 # One unmeasured warm-up round (--quick sizes) comes first.
 #
-# scale: one --hold server per path; the client holds 10 ... 10 000 live
-# connections and at each level runs 15 batches of 50 connect+close, each paired
-# with a batch to raw AF_VSOCK from the same process (--alt-raw): path A (raw
-# holding raw) gives the A/A pairs, path B (the library holding shimmed
-# connections) the B/A pairs at the same live count.
+# scale: K fills (4; 2 with --quick) of each path, alternating A B, B A, ...;
+# every fill has its own --hold server and client, which holds 10 ... 10 000
+# live connections and at each level runs 4 batches of 50 connect+close (2 with
+# --quick), each paired with a batch to raw AF_VSOCK from the same process
+# (--alt-raw): path A (raw holding raw) gives the A/A pairs, path B (the
+# library holding shimmed connections) the B/A pairs at the same live count.
+# Separate fills sample the kernel's state after filling (its slab, its
+# tables), which the batches of one fill share and a later run does not.
+#
+# --part P/Q runs only the P-th of Q equal shares of the rounds and of the
+# fills (the numbering stays global), so that run.sh can spread one run over
+# Q boots of the VM, between its host phases: a VM boot has its own speed,
+# which the rounds of one boot do not sample.
 #
 # Everything (server, socat, clients, and so the kernel work they queue) is
 # pinned to vCPU 0 unless --no-pin: under TCG a wake-up that crosses vCPUs
@@ -49,15 +57,17 @@ BIN=$ROOT/build/helpers/vsbench
 SBIN=$ROOT/build/helpers/static/vsbench
 VSOCKIFY=$ROOT/build/vsockify
 LIB=$ROOT/build/libvsockify.so
-rounds=15 quick=() scale=1
+rounds=15 fills=4 batches=4 probe_n=50 quick=() scale=1 part=1/1
 # The kernel's own connect cost grows with live vsock connections (about
 # 1 ms at 10 000, 24 ms at 100 000 under TCG: docs/performance.md), so
 # 100 000 takes a quarter of an hour to fill and is opt-in.
 scale_counts=10,100,1000,3000,10000
 while (($#)); do
 	case $1 in
-		--quick) quick=(--quick); rounds=3; scale_counts=10,100,1000 ;;
+		--quick) quick=(--quick); rounds=3; fills=2; batches=2; scale_counts=10,100,1000 ;;
 		--rounds) rounds=$2; shift ;;
+		--fills) fills=$2; shift ;;
+		--part) part=$2; shift ;;
 		--scale-counts) scale_counts=$2; shift ;;
 		--no-scale) scale=0 ;;
 		--no-pin) ;;
@@ -66,8 +76,17 @@ while (($#)); do
 	shift
 done
 
+[[ $part =~ ^([0-9]+)/([0-9]+)$ ]] && ((BASH_REMATCH[1] >= 1 && BASH_REMATCH[1] <= BASH_REMATCH[2])) ||
+	{ echo "in-vm.sh: --part $part: want P/Q with 1 <= P <= Q" >&2; exit 2; }
+share() { # N: "FROM TO", this part's share of 1..N (empty when FROM > TO)
+	local p=${part%/*} q=${part#*/}
+	echo $(((p - 1) * $1 / q + 1)) $((p * $1 / q))
+}
+read -r r_from r_to < <(share "$rounds")
+read -r f_from f_to < <(share "$fills")
+
 VPORT=5201 HOLDPORT=5202 TPORT=7201
-echo "META pinned=${VSBENCH_PINNED:-0} nproc=$(nproc --all) kernel=$(uname -r) rounds=$rounds"
+echo "META pinned=${VSBENCH_PINNED:-0} nproc=$(nproc --all) kernel=$(uname -r) rounds=$rounds part=$part boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 W=$(mktemp -d /tmp/vsbench.XXXXXX)
 pids=()
 cleanup() { local p; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -168,7 +187,7 @@ run() { # PATH ROUND TEST
 	fi
 }
 
-for ((r = 1; r <= rounds; r++)); do
+for ((r = r_from; r <= r_to; r++)); do
 	for t in bulk pingpong connrate; do
 		paths=(A A2 B C S)
 		[[ $t == connrate ]] && paths+=(E)
@@ -195,28 +214,32 @@ settle_sockets() {
 if ((scale)); then
 	sockets0=$(awk '/^sockets:/{print $3}' /proc/net/sockstat)
 	slab0=$(awk '/^SUnreclaim:/{print $2}' /proc/meminfo)
-	for p in A B; do
-		"$BIN" server --raw-vsock --hold --port $HOLDPORT >"$W/hold.log" 2>&1 &
-		hold=$!
-		pids+=($hold)
-		wait_line "$W/hold.log" '^listening'
-		if [[ $p == A ]]; then
-			cmd=("$BIN" scale --raw-vsock --host 1)
-		else
-			cmd=(env LD_PRELOAD="$LIB" "$BIN" scale --host vsock-1.local)
-		fi
-		cmd+=(--counts "$scale_counts" --alt-raw 1 --port $HOLDPORT)
-		if ((${#quick[@]})); then cmd+=(--probe-batches 3); else cmd+=(--probe-batches 15 --probe-n 50); fi
-		settle_sockets
-		if "${cmd[@]}" >"$W/scale.out" 2>"$W/client.err"; then
-			sed "s/^/RESULT path=$p /" "$W/scale.out"
-		else
-			echo "FAILED path=$p test=scale: $(tr '\n' ' ' <"$W/client.err")"
-			fails=$((fails + 1))
-		fi
-		kill "$hold" 2>/dev/null || true
-		wait "$hold" 2>/dev/null || true
-		HOLDPORT=$((HOLDPORT + 1)) # a fresh port: the old one's sockets may linger
+	for ((f = f_from; f <= f_to; f++)); do
+		order=(A B)
+		((f % 2)) || order=(B A)
+		for p in "${order[@]}"; do
+			"$BIN" server --raw-vsock --hold --port $HOLDPORT >"$W/hold.log" 2>&1 &
+			hold=$!
+			pids+=($hold)
+			wait_line "$W/hold.log" '^listening'
+			if [[ $p == A ]]; then
+				cmd=("$BIN" scale --raw-vsock --host 1)
+			else
+				cmd=(env LD_PRELOAD="$LIB" "$BIN" scale --host vsock-1.local)
+			fi
+			cmd+=(--counts "$scale_counts" --alt-raw 1 --port $HOLDPORT --probe-batches "$batches")
+			((${#quick[@]})) || cmd+=(--probe-n "$probe_n")
+			settle_sockets
+			if "${cmd[@]}" >"$W/scale.out" 2>"$W/client.err"; then
+				sed "s/^/RESULT path=$p round=$f /" "$W/scale.out"
+			else
+				echo "FAILED path=$p round=$f test=scale: $(tr '\n' ' ' <"$W/client.err")"
+				fails=$((fails + 1))
+			fi
+			kill "$hold" 2>/dev/null || true
+			wait "$hold" 2>/dev/null || true
+			HOLDPORT=$((HOLDPORT + 1)) # a fresh port: the old one's sockets may linger
+		done
 	done
 fi
 

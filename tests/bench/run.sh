@@ -22,8 +22,9 @@
 # A/A row, the noise floor of that group in this run.  Rounds rotate the
 # order of the variants; each row is the median of its per-round ratios with
 # their range (tests/bench/report.py), and a verdict is ok only when every
-# round met the target, MISS only when none did.  The host groups run half
-# their rounds before the VM and half after it.
+# round met the target, MISS only when none did.  The VM runs in two boots,
+# each with half of its rounds; the host groups run a third of their rounds
+# before, between and after them.
 # Host runs are pinned to one CPU (the last) when there is more than one.
 # No vsock traffic on this machine: everything over vsock runs in the VM.
 # Writes build/bench/{raw.txt,results.json,report.md,bench.png}; --publish
@@ -133,7 +134,7 @@ variant() { # V CMD...: run CMD as variant V (0/0b without, 1 with, 2 with rules
 	esac
 }
 
-echo "bench: warm-up, then host overhead, $ROUNDS rounds without (twice), with LD_PRELOAD and with 1000 rules, half before the VM and half after it (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+echo "bench: warm-up, then host overhead, $ROUNDS rounds without (twice), with LD_PRELOAD and with 1000 rules, a third before, between and after the two VM boots (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 for v in 0 1 2; do variant "$v" "$BIN" host --quick >/dev/null || rc=1; done
 # The supervisor on this machine: only calls that are not ours (127.0.0.1,
 # a plain TCP socket), under novsock so that a mistake fails loudly.
@@ -146,9 +147,7 @@ super_variant() { # V CMD...
 check=$("$VSOCKIFY" --check "${STATIC_PROG[0]}" 2>&1 || true)
 echo "SCHECK $check" >>"$raw"
 
-# The host rounds FROM..TO of every host group.  Half run before the VM and
-# half after it, so that the spread of a host row covers the minutes a whole
-# run takes, not just the half-minute of one group.
+# The host rounds FROM..TO of every host group.
 host_rounds() { # FROM TO
 	local from=$1 to=$2 r v out per
 	for ((r = from; r <= to; r++)); do
@@ -200,18 +199,26 @@ host_rounds() { # FROM TO
 	fi
 	mark super_spawn
 }
-((foreign)) || host_rounds 1 $(((ROUNDS + 1) / 2))
-
-echo "bench: the vsock paths inside the test VM (minutes under TCG)" >&2
-vm_rc=0
-tests/vm/run-in-vm.sh --timeout 1200 "${vm_opts[@]}" -- tests/bench/in-vm.sh "${vm_args[@]}" | tee -a "$raw" |
-	grep --line-buffered -E '^(FAILED|DONE)' >&2 || vm_rc=${PIPESTATUS[0]}
-if ((vm_rc)); then
-	echo "bench: the in-VM run failed (exit $vm_rc)" >&2
-	rc=1
-fi
-mark vm
-((foreign)) || host_rounds $(((ROUNDS + 1) / 2 + 1)) "$ROUNDS"
+# The host rounds in three shares around two boots of the VM, each running
+# half of the VM's rounds and fills: the spread of every row then covers the
+# minutes a run takes and two VM boots, not one phase of each.
+third() { echo $((($1 - 1) * ROUNDS / 3 + 1)) $(($1 * ROUNDS / 3)); }
+vm_part() { # P: the P-th of the two VM boots
+	local vm_rc=0
+	echo "bench: the vsock paths inside the test VM, part $1 of 2 (minutes under TCG)" >&2
+	tests/vm/run-in-vm.sh --timeout 1200 "${vm_opts[@]}" -- tests/bench/in-vm.sh "${vm_args[@]}" --part "$1/2" |
+		tee -a "$raw" | grep --line-buffered -E '^(FAILED|DONE)' >&2 || vm_rc=${PIPESTATUS[0]}
+	if ((vm_rc)); then
+		echo "bench: the in-VM run (part $1) failed (exit $vm_rc)" >&2
+		rc=1
+	fi
+	mark vm
+}
+((foreign)) || host_rounds $(third 1)
+vm_part 1
+((foreign)) || host_rounds $(third 2)
+vm_part 2
+((foreign)) || host_rounds $(third 3)
 echo "LOAD phase=end loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)" >>"$raw"
 fi # report_only
 
