@@ -218,6 +218,21 @@ ARM aarch64
 vsock (1, 7002)" ]
 }
 
+@test "mmdebstrap runs with fds 0-2 only, whatever the caller holds open" {
+	# Its apt hooks are "cat >&N" run by dash, which reads one-digit fds:
+	# a caller holding fds up to 9 (bats does) made N two digits.
+	own_cache "$TEST_TMP/cache"
+	mkdir "$TEST_TMP/bin"
+	printf '#!/bin/sh\nls /proc/self/fd >"%s"; exit 1\n' "$TEST_TMP/fds" >"$TEST_TMP/bin/mmdebstrap"
+	chmod +x "$TEST_TMP/bin/mmdebstrap"
+	PATH=$TEST_TMP/bin:$PATH VSOCKIFY_VM_CACHE=$TEST_TMP/cache \
+		run --separate-stderr "$VM" --arch aarch64 -- true 5>/dev/null 11>/dev/null
+	[ "$status" -eq 125 ]
+	[[ $stderr == *"mmdebstrap failed"* ]]
+	# ls's own: its output and the directory it reads
+	[ "$(tr '\n' ' ' <"$TEST_TMP/fds")" = "0 1 2 3 " ]
+}
+
 @test "a signal to vsockify-vm stops its VM: status 143, no qemu left behind" {
 	cd "$TEST_TMP"
 	"$VM" -q --accel tcg -- sh -c 'echo started; sleep 600' >"$TEST_TMP/out" 2>&1 &
