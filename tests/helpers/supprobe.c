@@ -28,6 +28,11 @@
  *                   (restart) or not, the program then calling connect
  *                   again on EINTR (retry) as TCP allows; prints how many
  *                   worked and every other outcome
+ *   fd-reuse        three connects in turn on one fd number, its socket
+ *                   made blocking, then SOCK_NONBLOCK|SOCK_CLOEXEC, then
+ *                   SOCK_CLOEXEC: each connect's answer, the fd's flags
+ *                   after it, and an echoed line (the supervisor reads an
+ *                   fd's flags from a /proc fdinfo file kept open by number)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -98,6 +103,7 @@ static const char *ename(int err)
 	case EALREADY: return "EALREADY";
 	case EPIPE: return "EPIPE";
 	case ECONNRESET: return "ECONNRESET";
+	case EINPROGRESS: return "EINPROGRESS";
 	default: return strerror(err);
 	}
 }
@@ -105,6 +111,40 @@ static const char *ename(int err)
 static const char *fam(int f)
 {
 	return f == AF_INET ? "inet" : f == AF_INET6 ? "inet6" : f == AF_VSOCK ? "vsock" : "other";
+}
+
+static int cmd_fd_reuse(const struct sockaddr_storage *ss, socklen_t len)
+{
+	static const int flags[] = { 0, SOCK_NONBLOCK | SOCK_CLOEXEC, SOCK_CLOEXEC };
+	int first = -1;
+
+	for (int i = 0; i < 3; i++) {
+		int fd = socket(ss->ss_family, SOCK_STREAM | flags[i], 0), err = 0;
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		char buf[16];
+		bool echoed;
+
+		if (first < 0)
+			first = fd;
+		if (connect(fd, (const struct sockaddr *)ss, len) != 0)
+			err = errno;
+		printf("round=%d same_fd=%d connect=%s", i + 1, fd == first, ename(err));
+		if (err == EINPROGRESS) {
+			int so_error = -1;
+			socklen_t sl = sizeof(so_error);
+			poll(&p, 1, 10000);
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl);
+			printf(" so_error=%s", ename(so_error));
+		}
+		printf(" nonblock=%d cloexec=%d", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0,
+		       (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+		p.events = POLLIN;
+		echoed = send(fd, "ping\n", 5, MSG_NOSIGNAL) == 5 && poll(&p, 1, 10000) == 1 &&
+			 read(fd, buf, sizeof(buf)) == 5 && !memcmp(buf, "ping\n", 5);
+		printf(" echo=%s\n", echoed ? "ok" : "no");
+		close(fd);
+	}
+	return 0;
 }
 
 static void alarm_in(int ms, bool restart)
@@ -414,6 +454,8 @@ int main(int argc, char **argv)
 		return cmd_threads(&ss, len, argv[4]);
 	if (!strcmp(argv[1], "connect-signals") && argc > 6)
 		return cmd_connect_signals(&ss, len, argv[4], atoi(argv[5]), atoi(argv[6]));
+	if (!strcmp(argv[1], "fd-reuse"))
+		return cmd_fd_reuse(&ss, len);
 	if (!strcmp(argv[1], "listen-shutdown") && argc > 4)
 		return cmd_listen_shutdown(&ss, len, argv[4]);
 	if (!strcmp(argv[1], "own-filter") && argc > 4) {

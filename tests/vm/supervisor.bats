@@ -92,6 +92,24 @@ tcp_http() {
 	[[ $output == *"peer=inet6 addr=100::7673:6f63:0:1 port=7007"* ]]
 }
 
+@test "static C: one fd number reused with other flags, each connect as over TCP (kept fdinfo files)" {
+	# The supervisor reads a fd's flags (blocking, close-on-exec) from a
+	# /proc fdinfo file it keeps open by fd number.  Read stale, the
+	# non-blocking second socket would get a blocking connect (0, not
+	# EINPROGRESS) and lose close-on-exec.
+	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
+	wait_for_log echo "listening on"
+	start_bg techo socat -d -d TCP-LISTEN:7007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
+	wait_for_log techo "listening on"
+	run "$STATIC/supprobe" fd-reuse 127.0.0.1 7007
+	[ "$status" -eq 0 ]
+	local tcp=$output
+	[[ $tcp == *"round=2 same_fd=1 connect=EINPROGRESS so_error=0 nonblock=1 cloexec=1 echo=ok"* ]]
+	run "$VSOCKIFY" --supervise "$STATIC/supprobe" fd-reuse 127.128.0.1 7007
+	[ "$status" -eq 0 ]
+	[ "$output" = "$tcp" ]
+}
+
 @test "static C: name truncation and NULL buffers, as the kernel does for TCP" {
 	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
 	wait_for_log echo "listening on"
