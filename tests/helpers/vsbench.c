@@ -9,6 +9,10 @@
  *   vsbench bulk     [--raw-vsock] [--host H] --port P [-n MiB]     (default 256)
  *   vsbench pingpong [--raw-vsock] [--host H] --port P [-n ROUNDS]  (default 20000)
  *   vsbench connrate [--raw-vsock] [--host H] --port P [-n CONNS]   (default 2000)
+ *   vsbench connlat  [--raw-vsock] [--host H] --port P [-n CONNS]   (default 1000)
+ *                    connrate's cycle, each part timed: p50 and p90 of the
+ *                    dial (socket + connect), of a getsockname after it, and
+ *                    of the whole cycle (diagnosis: tests/bench/connect-cost.sh)
  *   vsbench scale    [--raw-vsock] [--host H] --port P [--counts 10,100,...,100000]
  *                    [--probe-batches K] [--probe-n N] [--alt-raw CID]
  *   vsbench host     [-n ITER] [--hosts-name NAME]   host-side ns per call
@@ -449,6 +453,53 @@ static int do_connrate(void)
 	return 0;
 }
 
+static double pct_us(uint64_t *d, long n, int pct)
+{
+	qsort(d, (size_t)n, sizeof *d, cmp_u64);
+	return (double)d[(size_t)(n - 1) * (size_t)pct / 100] / 1e3;
+}
+
+static int do_connlat(void)
+{
+	long n = opt_n >= 0 ? opt_n : opt_quick ? 20 : 1000;
+	if (n < 1)
+		n = 1;
+	uint64_t *dial_ns = calloc((size_t)n, sizeof(uint64_t));
+	uint64_t *name_ns = calloc((size_t)n, sizeof(uint64_t));
+	uint64_t *cycle_ns = calloc((size_t)n, sizeof(uint64_t));
+	if (!dial_ns || !name_ns || !cycle_ns)
+		die("calloc");
+	struct target t;
+	resolve(&t, 0);
+	for (long i = 0; i < n; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		unsigned char r;
+		uint64_t t0 = now_ns();
+		int fd = dial(&t);
+		uint64_t t1 = now_ns();
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			die("getsockname");
+		uint64_t t2 = now_ns();
+		write_all(fd, "C", 1);
+		if (read_all(fd, &r, 1) < 0 || r != 'c')
+			fail("connlat: bad or missing answer");
+		close(fd);
+		dial_ns[i] = t1 - t0;
+		name_ns[i] = t2 - t1;
+		cycle_ns[i] = now_ns() - t0;
+	}
+	printf("test=connlat conns=%ld", n);
+	printf(" dial_p50_us=%.1f dial_p90_us=%.1f", pct_us(dial_ns, n, 50), pct_us(dial_ns, n, 90));
+	printf(" name_p50_us=%.1f name_p90_us=%.1f", pct_us(name_ns, n, 50), pct_us(name_ns, n, 90));
+	printf(" cycle_p50_us=%.1f cycle_p90_us=%.1f verified=1\n", pct_us(cycle_ns, n, 50),
+	       pct_us(cycle_ns, n, 90));
+	free(dial_ns);
+	free(name_ns);
+	free(cycle_ns);
+	return 0;
+}
+
 static long rss_kib(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -729,7 +780,7 @@ static int do_spawn(int argc, char **argv)
 
 static void usage(void)
 {
-	fputs("usage: vsbench server|bulk|pingpong|connrate|scale [--raw-vsock] [--host H] "
+	fputs("usage: vsbench server|bulk|pingpong|connrate|connlat|scale [--raw-vsock] [--host H] "
 	      "--port P [-n N] [--quick] [--max-secs S] [--hold] [--counts A,B,C]\n"
 	      "       vsbench scale ... [--probe-batches K] [--alt-raw CID]\n"
 	      "       vsbench host [-n N] [--quick] [--hosts-name NAME]\n"
@@ -793,6 +844,8 @@ int main(int argc, char **argv)
 		return do_pingpong();
 	if (!strcmp(mode, "connrate"))
 		return do_connrate();
+	if (!strcmp(mode, "connlat"))
+		return do_connlat();
 	if (!strcmp(mode, "scale"))
 		return do_scale();
 	if (!strcmp(mode, "host"))

@@ -81,6 +81,18 @@ check_path() {
 	[[ $output =~ live=40\ .*probe_us=[0-9.]+,[0-9.]+,[0-9.]+\ alt_us=[0-9.]+,[0-9.]+,[0-9.]+\  ]]
 }
 
+@test "connect-cost.sh: a supervised connection call by call, on all four paths" {
+	run env CONNS=30 "$ROOT/tests/bench/connect-cost.sh" 1
+	echo "$output"
+	[ "$status" -eq 0 ]
+	local p
+	for p in A S T U; do
+		[[ $output =~ path=$p\ round=1\ test=connlat\ conns=30\ dial_p50_us=[0-9.]+\ .*verified=1 ]]
+	done
+	[[ $output == *"S-A dial: "* ]]
+	[[ $output == *"U-T dial: "* ]]
+}
+
 @test "a corrupted bulk stream is caught: the client exits non-zero" {
 	# a fake server that answers the bulk verdict with a failure status
 	start_bg liar python3 -c '
