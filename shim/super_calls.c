@@ -865,17 +865,26 @@ static const char *addr_str(const struct sockaddr *sa, char *buf, size_t n)
 	return buf;
 }
 
+/* A TCP stream's protocol: TCP, or MPTCP (Go makes its listeners MPTCP
+ * by default since Go 1.24; the library swaps both, vsk_swap_check). */
+static bool tcp_protocol(int fd)
+{
+	int proto = sock_int(fd, SOL_SOCKET, SO_PROTOCOL);
+
+	return proto == IPPROTO_TCP || proto == IPPROTO_MPTCP;
+}
+
 /* Is fd a TCP socket that has never connected or listened (a bound one
  * counts), the only kind a connect may swap?  One TCP_INFO answers what
- * four calls did; *tcp says whether it is TCP at all (MPTCP is not:
- * passed through, as the library does). */
+ * four calls did (MPTCP answers it from its first subflow); *tcp says
+ * whether it is TCP at all. */
 static bool fresh_tcp(int fd, bool *tcp)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
 	*tcp = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= 1 &&
-	       sock_int(fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP;
+	       tcp_protocol(fd);
 	return *tcp && ti.tcpi_state == TCP_CLOSE;
 }
 
@@ -1108,7 +1117,7 @@ static void on_bind(struct call *c)
 	}
 	if (sock_int(copy, SOL_SOCKET, SO_DOMAIN) != ss.ss_family ||
 	    sock_int(copy, SOL_SOCKET, SO_TYPE) != SOCK_STREAM ||
-	    sock_int(copy, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_TCP ||
+	    !tcp_protocol(copy) ||
 	    getsockname(copy, (struct sockaddr *)&here, &hlen) != 0 ||
 	    ((struct sockaddr_in *)&here)->sin_port != 0) {
 		/* Not a fresh TCP socket of that family (bound already: EINVAL),

@@ -33,6 +33,10 @@
  *                   SOCK_CLOEXEC: each connect's answer, the fd's flags
  *                   after it, and an echoed line (the supervisor reads an
  *                   fd's flags from a /proc fdinfo file kept open by number)
+ *
+ * SUPPROBE_PROTO=N in the environment: the connect and serve modes make
+ * their sockets with protocol N (262: MPTCP, Go 1.24's default for
+ * listeners); connect then prints the socket's SO_PROTOCOL first.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -156,9 +160,11 @@ static void alarm_in(int ms, bool restart)
 	setitimer(ITIMER_REAL, &t, NULL);
 }
 
+static int stream_proto; /* SUPPROBE_PROTO */
+
 static int listener(const struct sockaddr_storage *ss, socklen_t len)
 {
-	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM, stream_proto), one = 1;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 16) != 0) {
@@ -438,6 +444,8 @@ int main(int argc, char **argv)
 	if (argc < 4)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (getenv("SUPPROBE_PROTO"))
+		stream_proto = atoi(getenv("SUPPROBE_PROTO"));
 	len = parse(argv[2], argv[3], &ss);
 	if (!strcmp(argv[1], "accept-intr") || !strcmp(argv[1], "accept-restart")) {
 		bool restart = argv[1][7] == 'r';
@@ -464,7 +472,16 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "connect")) {
 		char ip[INET6_ADDRSTRLEN] = "";
-		fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		fd = socket(ss.ss_family, SOCK_STREAM, stream_proto);
+		if (stream_proto) {
+			int proto = -1;
+			socklen_t plen2 = sizeof(proto);
+			if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen2) != 0) {
+				printf("socket=%s\n", ename(errno));
+				return 1;
+			}
+			printf("proto=%d\n", proto);
+		}
 		c = connect(fd, (struct sockaddr *)&ss, len);
 		printf("connect=%s\n", c == 0 ? "0" : ename(errno));
 		if (c != 0)

@@ -204,6 +204,29 @@ tcp_http() {
 	wait_for_log srv "served=50"
 }
 
+@test "MPTCP sockets (Go 1.24's default for listeners) are swapped as TCP ones are, client and server" {
+	# socket(..., IPPROTO_MPTCP) is a TCP stream to the program; the
+	# library swaps it, and so must the supervisor.  Passed through, the
+	# connect to the fake is refused and the server listens on TCP.
+	start_bg echo socat -d -d VSOCK-LISTEN:7007,fork,reuseaddr EXEC:cat
+	wait_for_log echo "listening on"
+	start_bg techo socat -d -d TCP-LISTEN:7007,bind=127.0.0.1,fork,reuseaddr EXEC:cat
+	wait_for_log techo "listening on"
+	SUPPROBE_PROTO=262 run "$STATIC/supprobe" connect 127.0.0.1 7007
+	local tcp=$output
+	[[ $tcp == "proto=262"$'\n'"connect=0"* ]]
+	SUPPROBE_PROTO=262 run "$VSOCKIFY" --supervise "$STATIC/supprobe" connect 127.128.0.1 7007
+	[ "$status" -eq 0 ]
+	[ "$output" = "${tcp//127.0.0.1/127.128.0.1}" ]
+	# server: an MPTCP listener on vsock-any's fake, reached by a vsock client
+	SUPPROBE_PROTO=262 start_bg srv "$VSOCKIFY" --supervise "$STATIC/supprobe" serve \
+		127.255.255.255 7013 2
+	wait_for_log srv listening
+	[[ $(echo one | socat -T 5 - VSOCK-CONNECT:1:7013) == one ]]
+	[[ $(echo two | socat -T 5 - VSOCK-CONNECT:1:7013) == two ]]
+	wait_for_log srv "served=2"
+}
+
 @test "plain TCP and names under the supervisor stay untouched" {
 	tcp_http tweb 18081
 	run "$VSOCKIFY" --supervise busybox wget -q -O - http://127.0.0.1:18081/
