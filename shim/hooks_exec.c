@@ -1,10 +1,18 @@
-/* execve(): a static or Go program started from a shimmed process is
- * handed to the supervisor (docs/supervisor.md, "From the library"), which
- * the preload library cannot reach; a dynamic program of the other libc
- * (musl from glibc, or back) to the wrapper, which preloads its library.  Everything else is exec'd unchanged.
+/* exec and posix_spawn: a static or Go program started from a shimmed
+ * process is handed to the supervisor (docs/supervisor.md, "From the
+ * library"), which the preload library cannot reach; a dynamic program of
+ * the other libc (musl from glibc, or back) to the wrapper, which preloads
+ * its library.  Everything else is started unchanged.
+ *
+ * libc's execv*, execl* and posix_spawn* reach the kernel without its
+ * public execve, so each is interposed here.
  *
  * This runs in vfork children too: no malloc, no lock, only the stack. */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,18 +72,32 @@ static size_t count(char *const v[])
 	return n;
 }
 
-static void handoff(const char *path, char *const argv[], char *const envp[]);
+/* Starts the wrapper with argv and envp; returns 0 once it runs. */
+typedef int (*launch_fn)(char *const argv[], char *const envp[], void *ctx);
+static bool handoff(const char *path, char *const argv[], char *const envp[], launch_fn launch,
+		    void *ctx);
 
-VSK_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+static int exec_wrapper(char *const argv[], char *const envp[], void *unused)
 {
-	handoff(path, argv, envp);
+	(void)unused;
+	vsk_real.execve(vsk_cfg->wrapper, argv, envp);
+	return -1; /* no wrapper to run (moved, removed): the program as asked */
+}
+
+static int exec_as_asked(const char *path, char *const argv[], char *const envp[])
+{
+	handoff(path, argv, envp, exec_wrapper, NULL);
 	return vsk_real.execve(path, argv, envp);
 }
 
-/* glibc's execv and execvp reach the kernel without our execve. */
+VSK_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return exec_as_asked(path, argv, envp);
+}
+
 VSK_EXPORT int execv(const char *path, char *const argv[])
 {
-	return execve(path, argv, environ);
+	return exec_as_asked(path, argv, environ);
 }
 
 /* The first executable file on PATH, as execvp finds it; empty if none.
@@ -106,31 +128,153 @@ static void search_path(const char *file, char *out, size_t cap)
 	out[0] = '\0';
 }
 
-VSK_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+/* The file execvp and posix_spawnp would run (PATH searched when it has no
+ * slash), or NULL when none needs a look. */
+static const char *file_to_run(const char *file, char *found, size_t cap)
 {
-	char found[4096];
 	const char *f = file;
 
 	__asm__("" : "+r"(f));
-	if (f && *f && !strchr(f, '/')) {
-		search_path(f, found, sizeof(found));
-		if (found[0])
-			handoff(found, argv, envp);
-	} else if (f) {
-		handoff(f, argv, envp);
-	}
+	if (!f || !*f || strchr(f, '/'))
+		return f;
+	search_path(f, found, cap);
+	return found[0] ? found : NULL;
+}
+
+static int execvp_as_asked(const char *file, char *const argv[], char *const envp[])
+{
+	char found[4096];
+	const char *path = file_to_run(file, found, sizeof(found));
+
+	if (path)
+		handoff(path, argv, envp, exec_wrapper, NULL);
 	return vsk_real.execvpe(file, argv, envp);
+}
+
+VSK_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return execvp_as_asked(file, argv, envp);
 }
 
 VSK_EXPORT int execvp(const char *file, char *const argv[])
 {
-	return execvpe(file, argv, environ);
+	return execvp_as_asked(file, argv, environ);
 }
 
-/* Exec the wrapper in place of path when path needs the supervisor.
- * Returns only to go on with the exec as asked (not ours, or the wrapper
- * could not be run). */
-static void handoff(const char *path, char *const argv[], char *const envp[])
+/* execl*: the list made an argv, as libc does (on the stack). */
+static size_t list_length(const char *arg0, va_list ap)
+{
+	const char *a0 = arg0; /* declared non-null, may be NULL */
+	va_list more;
+	size_t n;
+
+	__asm__("" : "+r"(a0));
+	va_copy(more, ap);
+	for (n = a0 ? 1 : 0; n && n < INT_MAX && va_arg(more, char *); n++)
+		;
+	va_end(more);
+	return n;
+}
+
+/* The list as argv[0..n], NULL last (then execle's envp), exec'd. */
+static int exec_list(const char *file, const char *arg0, va_list ap, bool env, bool search)
+{
+	size_t n = list_length(arg0, ap);
+
+	if (n >= INT_MAX)
+		return errno = E2BIG, -1;
+	char *argv[n + 1];
+	argv[0] = (char *)arg0;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = va_arg(ap, char *);
+	char *const *envp = env ? va_arg(ap, char *const *) : environ;
+	return search ? execvp_as_asked(file, argv, envp) : exec_as_asked(file, argv, envp);
+}
+
+VSK_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+
+	va_start(ap, arg);
+	int r = exec_list(path, arg, ap, false, false);
+	va_end(ap);
+	return r;
+}
+
+VSK_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+
+	va_start(ap, arg);
+	int r = exec_list(path, arg, ap, true, false);
+	va_end(ap);
+	return r;
+}
+
+VSK_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+
+	va_start(ap, arg);
+	int r = exec_list(file, arg, ap, false, true);
+	va_end(ap);
+	return r;
+}
+
+/* posix_spawn*: the wrapper is spawned with the caller's file actions and
+ * attributes, and its pid is the one the caller waits for (it exits with
+ * the program's status).  A relative path with file actions is left
+ * alone: an addchdir action (which cannot be read back) could make it
+ * another file than the one looked at here. */
+struct spawn_call {
+	pid_t *pid;
+	const posix_spawn_file_actions_t *actions;
+	const posix_spawnattr_t *attr;
+};
+
+static int spawn_wrapper(char *const argv[], char *const envp[], void *ctx)
+{
+	struct spawn_call *s = ctx;
+
+	return vsk_real.posix_spawn(s->pid, vsk_cfg->wrapper, s->actions, s->attr, argv, envp);
+}
+
+static bool spawn_handoff(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	struct spawn_call s = { pid, actions, attr };
+	const char *p = path;
+
+	__asm__("" : "+r"(p));
+	if (!p || (actions && p[0] != '/'))
+		return false;
+	return handoff(p, argv, envp, spawn_wrapper, &s);
+}
+
+VSK_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (spawn_handoff(pid, path, actions, attr, argv, envp))
+		return 0;
+	return vsk_real.posix_spawn(pid, path, actions, attr, argv, envp);
+}
+
+VSK_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	char found[4096];
+	const char *path = file_to_run(file, found, sizeof(found));
+
+	if (path && spawn_handoff(pid, path, actions, attr, argv, envp))
+		return 0;
+	return vsk_real.posix_spawnp(pid, file, actions, attr, argv, envp);
+}
+
+/* Start the wrapper in place of path when path needs the supervisor (or
+ * the other libc's library).  False: go on as asked (not ours, or the
+ * wrapper could not be started). */
+static bool handoff(const char *path, char *const argv[], char *const envp[], launch_fn launch,
+		    void *ctx)
 {
 	/* libc declares both non-null; Linux takes a NULL argv, and a NULL
 	 * path gets EFAULT from the kernel: look without the compiler's
@@ -142,10 +286,10 @@ static void handoff(const char *path, char *const argv[], char *const envp[])
 	vsk_init();
 	if (vsk_cfg->supervised || !vsk_cfg->wrapper[0] || !p0 || !av || !av[0] ||
 	    !(why = needs_supervisor(path)))
-		return;
+		return false;
 	size_t argc = count(argv), envc = count(envp);
 	if (argc > MAX_HANDOFF_ARGS || envc > MAX_HANDOFF_ARGS)
-		return;
+		return false;
 	/* vsockify --argv0 ARGV0 -- PATH ARGS...: the program keeps its
 	 * argv[0] (busybox's applets are named by it) and its path (a
 	 * relative one stays relative to the cwd, as execve means it). */
@@ -173,7 +317,7 @@ static void handoff(const char *path, char *const argv[], char *const envp[])
 		if (!strncmp(envp[i], "LD_PRELOAD=", 11)) {
 			size_t n = strlen(envp[i] + 11);
 			if (n + sizeof(SAVED_PRELOAD) > sizeof(saved))
-				return;
+				return false;
 			memcpy(saved, SAVED_PRELOAD, sizeof(SAVED_PRELOAD) - 1);
 			memcpy(saved + sizeof(SAVED_PRELOAD) - 1, envp[i] + 11, n + 1);
 			nenv[k++] = saved;
@@ -185,6 +329,9 @@ static void handoff(const char *path, char *const argv[], char *const envp[])
 	vsk_log(VSK_LOG_DEBUG, why == 1 ? "exec %s: a static or Go program, handed to the supervisor"
 				       : "exec %s: a program of the other libc, handed to the wrapper",
 		path);
-	vsk_real.execve(vsk_cfg->wrapper, nargv, nenv);
-	/* No wrapper to run (moved, removed): the program as asked. */
+	int saved_errno = errno;
+	if (launch(nargv, nenv, ctx) == 0)
+		return true;
+	errno = saved_errno; /* the call as asked sets its own */
+	return false;
 }

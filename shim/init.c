@@ -67,7 +67,7 @@ static void resolve_all(void)
 	R(getsockname); R(getpeername); R(getsockopt); R(setsockopt);
 	R(sendto); R(sendmsg); R(recvmsg); R(listen); R(shutdown); R(epoll_ctl);
 	R(close); R(dup); R(dup2); R(dup3); R(fcntl); R(fcntl64); R(close_range);
-	R(execve); R(execvpe);
+	R(execve); R(execvpe); R(posix_spawn); R(posix_spawnp);
 	R(getaddrinfo); R(getnameinfo);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r);
 	R(gethostbyname2_r); R(gethostbyaddr); R(gethostbyaddr_r);

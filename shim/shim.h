@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
@@ -42,6 +43,10 @@ struct vsk_real {
 	int (*close_range)(unsigned, unsigned, int);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 			   struct addrinfo **);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t,

@@ -10,7 +10,7 @@ teardown() { common_teardown; }
 @test "library exports exactly the hooks" {
 	run bash -c "nm -D --defined-only '$LIB' | awk '{print \$3}' | sort | tr '\n' ' '"
 	[ "$status" -eq 0 ]
-	[ "$output" = "accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl execv execve execvp execvpe fcntl fcntl64 getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname getsockopt listen recvmsg sendmsg sendto setsockopt shutdown socket " ]
+	[ "$output" = "accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl execl execle execlp execv execve execvp execvpe fcntl fcntl64 getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname getsockopt listen posix_spawn posix_spawnp recvmsg sendmsg sendto setsockopt shutdown socket " ]
 }
 
 @test "library needs nothing beyond glibc (libc, libdl, the loader)" {

@@ -21,7 +21,7 @@ teardown() { common_teardown; }
 	run bash -c "nm -D --defined-only '$MLIB' | awk '{print \$3}' | sort | tr '\n' ' '"
 	[ "$status" -eq 0 ]
 	# (musl-gcc links crti.o/crtn.o's _init and _fini into every shared object)
-	[ "$output" = "_fini _init accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl execv execve execvp execvpe fcntl getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname getsockopt listen recvmsg sendmsg sendto setsockopt shutdown socket " ]
+	[ "$output" = "_fini _init accept accept4 bind close close_range connect dup dup2 dup3 epoll_ctl execl execle execlp execv execve execvp execvpe fcntl getaddrinfo gethostbyaddr gethostbyaddr_r gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo getpeername getsockname getsockopt listen posix_spawn posix_spawnp recvmsg sendmsg sendto setsockopt shutdown socket " ]
 }
 
 @test "musl library and test programs link musl only" {

@@ -84,6 +84,13 @@ teardown() { common_teardown; }
 	[[ $output == *"supervising"* ]]
 	# The program's own last line (the supervisor's log lines may follow).
 	[[ $(grep -v '^vsockify\[' <<<"$output" | tail -n 1) == "supervised ok" ]]
+	# posix_spawn and execl (python3, script) hand it over as well.
+	VSOCKIFY_LOG=debug run "$VSOCKIFY" python3 -c "import os; pid = os.posix_spawn('$TEST_TMP/wget', ['wget', '-q', '-O', '-', 'http://127.0.0.1:$PORT/index.html'], os.environ); os.waitpid(pid, 0)"
+	[[ $output == *"exec $TEST_TMP/wget: a static or Go program, handed to the supervisor"* ]]
+	[[ $(grep -v '^vsockify\[' <<<"$output" | tail -n 1) == "supervised ok" ]]
+	ln -s /bin/busybox "$TEST_TMP/sh"
+	SHELL="$TEST_TMP/sh" VSOCKIFY_LOG=debug run "$VSOCKIFY" script -qec true /dev/null
+	[[ $output == *"supervisor: supervising $TEST_TMP/sh "* ]]
 	# The user's other preloads are the program's again.
 	other=$(ls /lib/x86_64-linux-gnu/libm.so.6)
 	run env LD_PRELOAD="$other" "$VSOCKIFY" bash -c 'busybox sh -c "echo \$LD_PRELOAD"'

@@ -482,6 +482,30 @@ start_dns() {
 	[ "${lines[-1]}" = "from-python" ]
 }
 
+@test "posix_spawn, posix_spawnp and execl hand a static program over too (python3, make, script)" {
+	# libc's posix_spawn* and execl* reach the kernel without its execve.
+	# Without their hooks busybox runs unsupervised, and its connect to
+	# the fake is plain TCP to 127.128.0.1:8080, refused.
+	local url=http://127.128.0.1:8080/ py
+	py="import os, sys; spawn = getattr(os, sys.argv[1]); pid = spawn(sys.argv[2], ['wget', '-q', '-O', '-', '$url'], os.environ); sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))"
+	run "$VSOCKIFY" python3 -c "$py" posix_spawn "$(command -v busybox)"
+	[ "$status" -eq 0 ]
+	[ "$output" = "from vsk" ]
+	run "$VSOCKIFY" python3 -c "$py" posix_spawnp busybox
+	[ "$status" -eq 0 ]
+	[ "$output" = "from vsk" ]
+	# GNU make runs a recipe without shell syntax by posix_spawn itself.
+	printf 'all:\n\tbusybox wget -q -O - %s\n' "$url" >"$TEST_TMP/Makefile"
+	run "$VSOCKIFY" make -s -C "$TEST_TMP"
+	[ "$status" -eq 0 ]
+	[ "$output" = "from vsk" ]
+	# script(1) starts $SHELL with execl.
+	ln -s "$(command -v busybox)" "$TEST_TMP/sh"
+	run env SHELL="$TEST_TMP/sh" "$VSOCKIFY" script -qec "busybox wget -q -O - $url" /dev/null
+	[ "$status" -eq 0 ]
+	[ "$(tr -d '\r' <<<"$output")" = "from vsk" ]
+}
+
 @test "a program with a seccomp filter of its own: filters stack, the stricter answer wins" {
 	start_echoes
 	# Its filter allows connect: ours still sees it, and translates it.
